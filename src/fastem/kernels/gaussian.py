@@ -1,0 +1,318 @@
+"""Fused Gaussian-mixture kernels.
+
+The fit kernel uses the exponential-family view of a Gaussian: with shifted rows
+``x' = x - shift`` the weighted log-density of component k is linear in the
+features ``T(x') = [1, x', q(x')]`` (``q`` = the upper triangle of ``x' x'^T``
+for full covariances, ``x'**2`` for diag, ``|x'|^2`` for spherical, nothing for
+tied, whose shared quadratic term is added per row).  Per block of rows one
+product ``T @ W`` gives all K log-densities and, after the responsibilities,
+one product ``R^T @ T`` gives every sufficient statistic (N_k, sums of x', and
+second moments).  Both products run in BLAS on cache-resident blocks; nothing
+of size N x K or N x D is ever allocated.
+
+The kernels for ``predict``/``score_samples`` use the direct form through the
+Cholesky factors of the precisions, which keeps full accuracy for
+ill-conditioned covariances.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._common import fast_exp, group_bounds
+
+FULL = 0
+TIED = 1
+DIAG = 2
+SPHERICAL = 3
+
+
+@njit(cache=True)
+def n_stat_features(kind, n_features):
+    """Length of the feature vector ``T(x)`` for a covariance kind."""
+    d = n_features
+    if kind == FULL:
+        return 1 + d + d * (d + 1) // 2
+    if kind == DIAG:
+        return 1 + 2 * d
+    if kind == SPHERICAL:
+        return 2 + d
+    return 1 + d
+
+
+@njit(cache=True)
+def _fill_features(X, start, stop, shift, kind, xs, T):
+    """Shifted float64 rows into ``xs`` and their features into ``T``; pad with zeros."""
+    d = X.shape[1]
+    m = stop - start
+    for r in range(m):
+        row = start + r
+        T[r, 0] = 1.0
+        for j in range(d):
+            v = np.float64(X[row, j]) - shift[j]
+            xs[r, j] = v
+            T[r, 1 + j] = v
+        if kind == FULL:
+            idx = 1 + d
+            for i in range(d):
+                xi = xs[r, i]
+                for j in range(i, d):
+                    T[r, idx + j - i] = xi * xs[r, j]
+                idx += d - i
+        elif kind == DIAG:
+            for j in range(d):
+                T[r, 1 + d + j] = xs[r, j] * xs[r, j]
+        elif kind == SPHERICAL:
+            s = 0.0
+            for j in range(d):
+                s += xs[r, j] * xs[r, j]
+            T[r, 1 + d] = s
+    # The padded tail of the last block must be finite zeros: it meets zero
+    # responsibilities in R^T @ T, and 0 * stale-inf would be NaN.
+    for r in range(m, T.shape[0]):
+        for j in range(T.shape[1]):
+            T[r, j] = 0.0
+        for j in range(d):
+            xs[r, j] = 0.0
+
+
+@njit(cache=True)
+def _accumulate(Rt, T, xs, w_block, kind, part, acc, part_xx, acc_xx):
+    """Add ``R^T @ T`` (and the tied second moment) of a block to a group's accumulators."""
+    np.dot(Rt, T, part)
+    acc += part
+    if kind == TIED:
+        xw = xs * w_block.reshape((-1, 1))
+        np.dot(xw.T, xs, part_xx)
+        acc_xx += part_xx
+
+
+@njit(parallel=True, cache=True)
+def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups):
+    """One fused E-step: responsibilities and sufficient statistics in one pass.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Empty means every row has weight 1.
+    shift : ndarray of shape (n_features,), float64
+        Centre subtracted from every row before any product.
+    W : ndarray of shape (n_stat_features, n_components), float64
+        Natural parameters of every component, log-weights in row 0.
+    tied_prec_chol : ndarray of shape (n_features, n_features) or (0, 0)
+        Shared precision Cholesky factor, only read for ``kind == TIED``.
+    kind : int
+        FULL, TIED, DIAG or SPHERICAL.
+    block_size, n_groups : int
+        Rows per cache-resident block and number of row groups.
+
+    Returns
+    -------
+    stats : ndarray of shape (n_components, n_stat_features)
+        ``sum_n w_n r_nk T(x'_n)``.
+    second_moment : ndarray of shape (n_features, n_features) or (0, 0)
+        ``sum_n w_n x'_n x'_n^T`` for ``kind == TIED``.
+    sum_log_likelihood : float
+        ``sum_n w_n log p(x_n)``.
+    """
+    n, d = X.shape
+    F, K = W.shape
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    dxx = d if kind == TIED else 0
+    acc = np.zeros((n_groups, K, F))
+    acc_xx = np.zeros((n_groups, dxx, dxx))
+    ll = np.zeros(n_groups)
+    weighted = sample_weight.shape[0] > 0
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        T = np.zeros((block_size, F))
+        xs = np.zeros((block_size, d))
+        logp = np.empty((block_size, K))
+        Rt = np.zeros((K, block_size))
+        w_block = np.zeros(block_size)
+        part = np.empty((K, F))
+        part_xx = np.empty((dxx, dxx))
+        Y = np.empty((block_size, dxx))
+        ll_g = 0.0
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            m = stop - start
+            _fill_features(X, start, stop, shift, kind, xs, T)
+            np.dot(T, W, logp)
+            if kind == TIED:
+                np.dot(xs, tied_prec_chol, Y)
+            for r in range(m):
+                w = sample_weight[start + r] if weighted else 1.0
+                if kind == TIED:
+                    q = 0.0
+                    for j in range(d):
+                        q += Y[r, j] * Y[r, j]
+                    for k in range(K):
+                        logp[r, k] -= 0.5 * q
+                mx = logp[r, 0]
+                for k in range(1, K):
+                    mx = max(mx, logp[r, k])
+                s = 0.0
+                for k in range(K):
+                    e = fast_exp(logp[r, k] - mx)
+                    logp[r, k] = e
+                    s += e
+                ll_g += w * (mx + np.log(s))
+                scale = w / s
+                for k in range(K):
+                    Rt[k, r] = logp[r, k] * scale
+                w_block[r] = w
+            for r in range(m, block_size):
+                w_block[r] = 0.0
+                for k in range(K):
+                    Rt[k, r] = 0.0
+            _accumulate(Rt, T, xs, w_block, kind, part, acc[g], part_xx, acc_xx[g])
+        ll[g] = ll_g
+    return _reduce_groups(acc, acc_xx, ll)
+
+
+@njit(parallel=True, cache=True)
+def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_size, n_groups):
+    """Sufficient statistics for given responsibilities (initialisation).
+
+    Either ``resp`` (n_samples, n_components) soft responsibilities or
+    ``labels`` (n_samples,) hard assignments is non-empty; the other has length 0.
+    ``n_features_t`` is :func:`n_stat_features` for ``kind``. Returns the same
+    ``stats, second_moment`` as :func:`estep_stats` (its log-likelihood is 0).
+    """
+    n, d = X.shape
+    use_labels = labels.shape[0] > 0
+    K = resp.shape[1]
+    F = n_features_t
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    dxx = d if kind == TIED else 0
+    acc = np.zeros((n_groups, K, F))
+    acc_xx = np.zeros((n_groups, dxx, dxx))
+    weighted = sample_weight.shape[0] > 0
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        T = np.zeros((block_size, F))
+        xs = np.zeros((block_size, d))
+        Rt = np.zeros((K, block_size))
+        w_block = np.zeros(block_size)
+        part = np.empty((K, F))
+        part_xx = np.empty((dxx, dxx))
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            m = stop - start
+            _fill_features(X, start, stop, shift, kind, xs, T)
+            for r in range(block_size):
+                w = 0.0
+                if r < m:
+                    w = sample_weight[start + r] if weighted else 1.0
+                w_block[r] = w
+                for k in range(K):
+                    Rt[k, r] = 0.0
+                if r < m:
+                    if use_labels:
+                        Rt[labels[start + r], r] = w
+                    else:
+                        for k in range(K):
+                            Rt[k, r] = resp[start + r, k] * w
+            _accumulate(Rt, T, xs, w_block, kind, part, acc[g], part_xx, acc_xx[g])
+    stats, xx, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups))
+    return stats, xx
+
+
+@njit(cache=True)
+def _reduce_groups(acc, acc_xx, ll):
+    """Sum the per-group accumulators in a fixed order."""
+    stats = acc[0].copy()
+    xx = acc_xx[0].copy()
+    total = ll[0]
+    for g in range(1, acc.shape[0]):
+        stats += acc[g]
+        xx += acc_xx[g]
+        total += ll[g]
+    return stats, xx, total
+
+
+@njit(parallel=True, cache=True)
+def log_prob_cholesky(X, means, prec_chol, log_det, block_size):
+    """Component log-densities through upper-triangular precision Cholesky factors.
+
+    ``prec_chol`` has shape (n_components, n_features, n_features) (a tied
+    factor is passed broadcast to every component); ``log_det`` is the
+    log-determinant of each factor. Returns (n_samples, n_components) float64.
+    """
+    n, d = X.shape
+    K = means.shape[0]
+    out = np.empty((n, K))
+    const = -0.5 * d * np.log(2.0 * np.pi)
+    n_blocks = (n + block_size - 1) // block_size
+    for b in prange(n_blocks):
+        start = b * block_size
+        stop = min(n, start + block_size)
+        m = stop - start
+        diff = np.empty((m, d))
+        Y = np.empty((m, d))
+        for k in range(K):
+            for r in range(m):
+                for j in range(d):
+                    diff[r, j] = np.float64(X[start + r, j]) - means[k, j]
+            np.dot(diff, prec_chol[k], Y)
+            for r in range(m):
+                s = 0.0
+                for j in range(d):
+                    s += Y[r, j] * Y[r, j]
+                out[start + r, k] = const + log_det[k] - 0.5 * s
+    return out
+
+
+@njit(parallel=True, cache=True)
+def log_prob_diagonal(X, means, prec_chol, log_det, block_size):
+    """Component log-densities for diagonal precision Cholesky factors (K, D)."""
+    n, d = X.shape
+    K = means.shape[0]
+    out = np.empty((n, K))
+    const = -0.5 * d * np.log(2.0 * np.pi)
+    n_blocks = (n + block_size - 1) // block_size
+    for b in prange(n_blocks):
+        start = b * block_size
+        stop = min(n, start + block_size)
+        for r in range(start, stop):
+            for k in range(K):
+                s = 0.0
+                for j in range(d):
+                    y = (np.float64(X[r, j]) - means[k, j]) * prec_chol[k, j]
+                    s += y * y
+                out[r, k] = const + log_det[k] - 0.5 * s
+    return out
+
+
+@njit(parallel=True, cache=True)
+def column_moments(X, sample_weight, origin, block_size, n_groups):
+    """Weighted sum, and sums of ``x - origin`` and its square, per column.
+
+    Returns ``(weight_sum, sum_dx (D,), sum_dx2 (D,))`` in float64; used for the
+    data centre (the statistics' shift) and the k-means tolerance.
+    """
+    n, d = X.shape
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    s0 = np.zeros(n_groups)
+    s1 = np.zeros((n_groups, d))
+    s2 = np.zeros((n_groups, d))
+    weighted = sample_weight.shape[0] > 0
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            for r in range(start, stop):
+                w = sample_weight[r] if weighted else 1.0
+                s0[g] += w
+                for j in range(d):
+                    v = np.float64(X[r, j]) - origin[j]
+                    s1[g, j] += w * v
+                    s2[g, j] += w * v * v
+    return s0.sum(), s1.sum(axis=0), s2.sum(axis=0)
