@@ -41,48 +41,110 @@ def n_stat_features(kind, n_features):
 
 @njit(cache=True)
 def _fill_features(X, start, stop, shift, kind, xs, T):
-    """Shifted float64 rows into ``xs`` and their features into ``T``; pad with zeros."""
+    """Shifted rows and their features, feature-major, for rows ``start:stop``.
+
+    ``xs`` is (n_features, block) and ``T`` is (n_stat_features, block): the
+    inner loops run across rows, so they vectorise, and both BLAS products
+    below see operands laid out the way OpenBLAS runs them fastest. Columns
+    past ``stop - start`` are zeroed: they meet zero responsibilities, and
+    0 * stale-inf would be NaN.
+    """
     d = X.shape[1]
     m = stop - start
+    B = T.shape[1]
+    # Transpose in tiles of 8 rows: a column-at-a-time copy would touch a new
+    # cache line of ``xs`` for every element once a block outgrows L1.
+    for r0 in range(0, m, 8):
+        r1 = min(m, r0 + 8)
+        for j in range(d):
+            sj = shift[j]
+            for r in range(r0, r1):
+                xs[j, r] = np.float64(X[start + r, j]) - sj
+    for j in range(d):
+        for r in range(m, B):
+            xs[j, r] = 0.0
     for r in range(m):
-        row = start + r
-        T[r, 0] = 1.0
+        T[0, r] = 1.0
+    for r in range(m, B):
+        T[0, r] = 0.0
+    for j in range(d):
+        for r in range(B):
+            T[1 + j, r] = xs[j, r]
+    if kind == FULL:
+        idx = 1 + d
+        for i in range(d):
+            for j in range(i, d):
+                for r in range(B):
+                    T[idx, r] = xs[i, r] * xs[j, r]
+                idx += 1
+    elif kind == DIAG:
         for j in range(d):
-            v = np.float64(X[row, j]) - shift[j]
-            xs[r, j] = v
-            T[r, 1 + j] = v
-        if kind == FULL:
-            idx = 1 + d
-            for i in range(d):
-                xi = xs[r, i]
-                for j in range(i, d):
-                    T[r, idx + j - i] = xi * xs[r, j]
-                idx += d - i
-        elif kind == DIAG:
-            for j in range(d):
-                T[r, 1 + d + j] = xs[r, j] * xs[r, j]
-        elif kind == SPHERICAL:
-            s = 0.0
-            for j in range(d):
-                s += xs[r, j] * xs[r, j]
-            T[r, 1 + d] = s
-    # The padded tail of the last block must be finite zeros: it meets zero
-    # responsibilities in R^T @ T, and 0 * stale-inf would be NaN.
-    for r in range(m, T.shape[0]):
-        for j in range(T.shape[1]):
-            T[r, j] = 0.0
+            for r in range(B):
+                T[1 + d + j, r] = xs[j, r] * xs[j, r]
+    elif kind == SPHERICAL:
+        for r in range(B):
+            T[1 + d, r] = 0.0
         for j in range(d):
-            xs[r, j] = 0.0
+            for r in range(B):
+                T[1 + d, r] += xs[j, r] * xs[j, r]
 
 
 @njit(cache=True)
-def _accumulate(Rt, T, xs, w_block, kind, part, acc, part_xx, acc_xx):
-    """Add ``R^T @ T`` (and the tied second moment) of a block to a group's accumulators."""
-    np.dot(Rt, T, part)
+def _small_matmul(A, B, out):
+    """``out = A @ B`` for tiny operands, vectorised along ``B``'s rows (no BLAS call)."""
+    for i in range(A.shape[0]):
+        for c in range(B.shape[1]):
+            out[i, c] = 0.0
+        for k in range(A.shape[1]):
+            a = A[i, k]
+            for c in range(B.shape[1]):
+                out[i, c] += a * B[k, c]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _small_matmul_bt(A, B, out):
+    """``out = A @ B.T`` for tiny operands (row dot products, reassociated to vectorise)."""
+    for i in range(A.shape[0]):
+        for j in range(B.shape[0]):
+            s = 0.0
+            for c in range(A.shape[1]):
+                s += A[i, c] * B[j, c]
+            out[i, j] = s
+
+
+@njit(cache=True)
+def _sum_log_plus(mx, total, m):
+    """``sum_r mx[r] + log(total[r])`` over the first ``m`` rows, with few logs.
+
+    Each ``total[r]`` lies in [1, n_components], so a product of 32 of them
+    cannot overflow; one scalar ``log`` per 32 rows instead of per row matters
+    when D is small and the rest of a row costs a few dozen flops.
+    """
+    s = 0.0
+    for r in range(m):
+        s += mx[r]
+    for r0 in range(0, m, 32):
+        prod = 1.0
+        for r in range(r0, min(m, r0 + 32)):
+            prod *= total[r]
+        s += np.log(prod)
+    return s
+
+
+@njit(cache=True)
+def _accumulate(Rt, T, xs, w_block, kind, use_blas, part, acc, part_xx, acc_xx):
+    """Add ``R^T T`` (and the tied second moment) of a block to a group's accumulators."""
+    if use_blas:
+        np.dot(Rt, T.T, part)
+    else:
+        _small_matmul_bt(Rt, T, part)
     acc += part
     if kind == TIED:
-        xw = xs * w_block.reshape((-1, 1))
-        np.dot(xw.T, xs, part_xx)
+        xw = xs * w_block.reshape((1, -1))
+        if use_blas:
+            np.dot(xw, xs.T, part_xx)
+        else:
+            _small_matmul_bt(xw, xs, part_xx)
         acc_xx += part_xx
 
 
@@ -117,6 +179,9 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     """
     n, d = X.shape
     F, K = W.shape
+    Wt = np.ascontiguousarray(W.T)
+    Ut = np.ascontiguousarray(tied_prec_chol.T)
+    use_blas = F * K >= 256
     n_blocks = (n + block_size - 1) // block_size
     n_groups = max(1, min(n_groups, n_blocks))
     dxx = d if kind == TIED else 0
@@ -126,49 +191,67 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        T = np.zeros((block_size, F))
-        xs = np.zeros((block_size, d))
-        logp = np.empty((block_size, K))
-        Rt = np.zeros((K, block_size))
-        w_block = np.zeros(block_size)
+        B = block_size
+        T = np.zeros((F, B))
+        xs = np.zeros((d, B))
+        logp = np.empty((K, B))
+        mx = np.empty(B)
+        total = np.empty(B)
+        w_block = np.zeros(B)
         part = np.empty((K, F))
         part_xx = np.empty((dxx, dxx))
-        Y = np.empty((block_size, dxx))
+        Y = np.empty((dxx, B))
         ll_g = 0.0
         for b in range(b0, b1):
-            start = b * block_size
-            stop = min(n, start + block_size)
+            start = b * B
+            stop = min(n, start + B)
             m = stop - start
             _fill_features(X, start, stop, shift, kind, xs, T)
-            np.dot(T, W, logp)
+            if use_blas:
+                np.dot(Wt, T, logp)
+            else:
+                _small_matmul(Wt, T, logp)
             if kind == TIED:
-                np.dot(xs, tied_prec_chol, Y)
-            for r in range(m):
-                w = sample_weight[start + r] if weighted else 1.0
-                if kind == TIED:
-                    q = 0.0
-                    for j in range(d):
-                        q += Y[r, j] * Y[r, j]
-                    for k in range(K):
-                        logp[r, k] -= 0.5 * q
-                mx = logp[r, 0]
-                for k in range(1, K):
-                    mx = max(mx, logp[r, k])
-                s = 0.0
+                if use_blas:
+                    np.dot(Ut, xs, Y)
+                else:
+                    _small_matmul(Ut, xs, Y)
+                for r in range(B):
+                    total[r] = 0.0
+                for j in range(d):
+                    for r in range(B):
+                        total[r] += Y[j, r] * Y[j, r]
                 for k in range(K):
-                    e = fast_exp(logp[r, k] - mx)
-                    logp[r, k] = e
-                    s += e
-                ll_g += w * (mx + np.log(s))
-                scale = w / s
-                for k in range(K):
-                    Rt[k, r] = logp[r, k] * scale
+                    for r in range(B):
+                        logp[k, r] -= 0.5 * total[r]
+            for r in range(B):
+                mx[r] = logp[0, r]
+            for k in range(1, K):
+                for r in range(B):
+                    mx[r] = max(mx[r], logp[k, r])
+            for r in range(B):
+                total[r] = 0.0
+            for k in range(K):
+                for r in range(B):
+                    e = fast_exp(logp[k, r] - mx[r])
+                    logp[k, r] = e
+                    total[r] += e
+            for r in range(B):
+                w = 0.0
+                if r < m:
+                    w = sample_weight[start + r] if weighted else 1.0
                 w_block[r] = w
-            for r in range(m, block_size):
-                w_block[r] = 0.0
-                for k in range(K):
-                    Rt[k, r] = 0.0
-            _accumulate(Rt, T, xs, w_block, kind, part, acc[g], part_xx, acc_xx[g])
+            if weighted:
+                for r in range(m):
+                    ll_g += w_block[r] * (mx[r] + np.log(total[r]))
+            else:
+                ll_g += _sum_log_plus(mx, total, m)
+            for r in range(B):
+                total[r] = w_block[r] / total[r]
+            for k in range(K):
+                for r in range(B):
+                    logp[k, r] *= total[r]
+            _accumulate(logp, T, xs, w_block, kind, use_blas, part, acc[g], part_xx, acc_xx[g])
         ll[g] = ll_g
     return _reduce_groups(acc, acc_xx, ll)
 
@@ -186,6 +269,7 @@ def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_
     use_labels = labels.shape[0] > 0
     K = resp.shape[1]
     F = n_features_t
+    use_blas = F * K >= 256
     n_blocks = (n + block_size - 1) // block_size
     n_groups = max(1, min(n_groups, n_blocks))
     dxx = d if kind == TIED else 0
@@ -194,18 +278,19 @@ def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        T = np.zeros((block_size, F))
-        xs = np.zeros((block_size, d))
-        Rt = np.zeros((K, block_size))
-        w_block = np.zeros(block_size)
+        B = block_size
+        T = np.zeros((F, B))
+        xs = np.zeros((d, B))
+        Rt = np.zeros((K, B))
+        w_block = np.zeros(B)
         part = np.empty((K, F))
         part_xx = np.empty((dxx, dxx))
         for b in range(b0, b1):
-            start = b * block_size
-            stop = min(n, start + block_size)
+            start = b * B
+            stop = min(n, start + B)
             m = stop - start
             _fill_features(X, start, stop, shift, kind, xs, T)
-            for r in range(block_size):
+            for r in range(B):
                 w = 0.0
                 if r < m:
                     w = sample_weight[start + r] if weighted else 1.0
@@ -218,7 +303,7 @@ def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_
                     else:
                         for k in range(K):
                             Rt[k, r] = resp[start + r, k] * w
-            _accumulate(Rt, T, xs, w_block, kind, part, acc[g], part_xx, acc_xx[g])
+            _accumulate(Rt, T, xs, w_block, kind, use_blas, part, acc[g], part_xx, acc_xx[g])
     stats, xx, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups))
     return stats, xx
 
