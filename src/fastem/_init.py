@@ -8,16 +8,11 @@ initialisation as the equivalent duplicated rows.
 
 import numpy as np
 
+from ._threads import row_groups
 from .kernels import gaussian as gk
 from .kernels import kmeans as kk
 
 BLOCK_SIZE = 1024
-
-
-def _n_groups():
-    import numba
-
-    return numba.get_num_threads()
 
 
 def _weights_or_ones(sample_weight, n_samples):
@@ -27,7 +22,7 @@ def _weights_or_ones(sample_weight, n_samples):
 def column_mean_and_variance(X, sample_weight):
     """Weighted column means and variances (float64), accurate far from the origin."""
     origin = np.asarray(X[0], dtype=np.float64)
-    w_sum, s1, s2 = gk.column_moments(X, sample_weight, origin, BLOCK_SIZE, _n_groups())
+    w_sum, s1, s2 = gk.column_moments(X, sample_weight, origin, BLOCK_SIZE, row_groups(X.shape[0]))
     mean_offset = s1 / w_sum
     variance = np.maximum(s2 / w_sum - mean_offset**2, 0.0)
     return origin + mean_offset, variance
@@ -65,10 +60,12 @@ def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=N
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     weights = _weights_or_ones(sample_weight, n_samples)
-    groups = _n_groups()
+    groups = row_groups(n_samples)
     first = _draw_index(np.cumsum(weights), random_state.uniform() * weights.sum())
     indices = [first]
-    closest_sq = kk.sq_dist_to_point(X, X[first].astype(np.float64), np.empty(n_samples))
+    closest_sq = kk.sq_dist_to_point(
+        X, X[first].astype(np.float64), np.empty(n_samples), BLOCK_SIZE, groups
+    )
     candidate_sq = np.empty(n_samples)
     for _ in range(1, n_clusters):
         cumulative = np.cumsum(weights * closest_sq)
@@ -87,7 +84,7 @@ def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=N
             if pot < best_pot:
                 best, best_pot = c, pot
         indices.append(best)
-        kk.sq_dist_to_point(X, X[best].astype(np.float64), candidate_sq)
+        kk.sq_dist_to_point(X, X[best].astype(np.float64), candidate_sq, BLOCK_SIZE, groups)
         np.minimum(closest_sq, candidate_sq, out=closest_sq)
     indices = np.asarray(indices, dtype=np.int64)
     return X[indices].astype(np.float64), indices
@@ -109,7 +106,7 @@ def kmeans(X, sample_weight, n_clusters, random_state, max_iter=300, tol=1e-4):
     centers, _ = kmeans_plusplus(X, sample_weight, n_clusters, random_state)
     _, variance = column_mean_and_variance(X, sample_weight)
     threshold = tol * float(np.mean(variance))
-    groups = _n_groups()
+    groups = row_groups(n_samples)
     labels = np.empty(n_samples, dtype=np.int64)
     min_sq = np.empty(n_samples)
     for _ in range(max_iter):
@@ -119,7 +116,7 @@ def kmeans(X, sample_weight, n_clusters, random_state, max_iter=300, tol=1e-4):
         filled = counts > 0
         new_centers[filled] += sums[filled] / counts[filled, None]
         if empty.size:
-            kk.assign_labels(X, centers, labels, min_sq)
+            kk.assign_labels(X, centers, labels, min_sq, BLOCK_SIZE, groups)
             if sample_weight.size:
                 min_sq[sample_weight == 0] = -1.0
             far = np.argsort(min_sq)[::-1][: empty.size]
@@ -128,7 +125,7 @@ def kmeans(X, sample_weight, n_clusters, random_state, max_iter=300, tol=1e-4):
         centers = new_centers
         if shift <= threshold:
             break
-    kk.assign_labels(X, centers, labels, min_sq)
+    kk.assign_labels(X, centers, labels, min_sq, BLOCK_SIZE, groups)
     return centers, labels
 
 

@@ -322,7 +322,7 @@ def _reduce_groups(acc, acc_xx, ll):
 
 
 @njit(parallel=True, cache=True)
-def log_prob_cholesky(X, means, prec_chol, log_det, block_size):
+def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups):
     """Component log-densities through upper-triangular precision Cholesky factors.
 
     ``prec_chol`` has shape (n_components, n_features, n_features) (a tied
@@ -334,37 +334,43 @@ def log_prob_cholesky(X, means, prec_chol, log_det, block_size):
     out = np.empty((n, K))
     const = -0.5 * d * np.log(2.0 * np.pi)
     n_blocks = (n + block_size - 1) // block_size
-    for b in prange(n_blocks):
-        start = b * block_size
-        stop = min(n, start + block_size)
-        m = stop - start
-        diff = np.empty((m, d))
-        Y = np.empty((m, d))
-        for k in range(K):
-            for r in range(m):
-                for j in range(d):
-                    diff[r, j] = np.float64(X[start + r, j]) - means[k, j]
-            np.dot(diff, prec_chol[k], Y)
-            for r in range(m):
-                s = 0.0
-                for j in range(d):
-                    s += Y[r, j] * Y[r, j]
-                out[start + r, k] = const + log_det[k] - 0.5 * s
+    n_groups = max(1, min(n_groups, n_blocks))
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        diff = np.empty((block_size, d))
+        Y = np.empty((block_size, d))
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            m = stop - start
+            for k in range(K):
+                for r in range(m):
+                    for j in range(d):
+                        diff[r, j] = np.float64(X[start + r, j]) - means[k, j]
+                for r in range(m, block_size):
+                    for j in range(d):
+                        diff[r, j] = 0.0
+                np.dot(diff, prec_chol[k], Y)
+                for r in range(m):
+                    s = 0.0
+                    for j in range(d):
+                        s += Y[r, j] * Y[r, j]
+                    out[start + r, k] = const + log_det[k] - 0.5 * s
     return out
 
 
 @njit(parallel=True, cache=True)
-def log_prob_diagonal(X, means, prec_chol, log_det, block_size):
+def log_prob_diagonal(X, means, prec_chol, log_det, block_size, n_groups):
     """Component log-densities for diagonal precision Cholesky factors (K, D)."""
     n, d = X.shape
     K = means.shape[0]
     out = np.empty((n, K))
     const = -0.5 * d * np.log(2.0 * np.pi)
     n_blocks = (n + block_size - 1) // block_size
-    for b in prange(n_blocks):
-        start = b * block_size
-        stop = min(n, start + block_size)
-        for r in range(start, stop):
+    n_groups = max(1, min(n_groups, n_blocks))
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        for r in range(b0 * block_size, min(n, b1 * block_size)):
             for k in range(K):
                 s = 0.0
                 for j in range(d):

@@ -29,15 +29,19 @@ def _nearest(X, r, centers):
 
 
 @njit(parallel=True, cache=True)
-def sq_dist_to_point(X, point, out):
+def sq_dist_to_point(X, point, out, block_size, n_groups):
     """``out[i] = |X[i] - point|^2`` in float64."""
     n, d = X.shape
-    for i in prange(n):
-        s = 0.0
-        for j in range(d):
-            v = np.float64(X[i, j]) - point[j]
-            s += v * v
-        out[i] = s
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        for i in range(b0 * block_size, min(n, b1 * block_size)):
+            s = 0.0
+            for j in range(d):
+                v = np.float64(X[i, j]) - point[j]
+                s += v * v
+            out[i] = s
     return out
 
 
@@ -93,11 +97,15 @@ def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
 
 
 @njit(parallel=True, cache=True)
-def assign_labels(X, centers, labels, min_sq_dist):
+def assign_labels(X, centers, labels, min_sq_dist, block_size, n_groups):
     """Nearest-centre label and squared distance of every row."""
     n = X.shape[0]
-    for r in prange(n):
-        k, d2 = _nearest(X, r, centers)
-        labels[r] = k
-        min_sq_dist[r] = d2
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        for r in range(b0 * block_size, min(n, b1 * block_size)):
+            k, d2 = _nearest(X, r, centers)
+            labels[r] = k
+            min_sq_dist[r] = d2
     return labels, min_sq_dist

@@ -1,0 +1,295 @@
+"""Fused Bernoulli-mixture kernels for dense rows and for CSR rows.
+
+A component with probabilities ``mu_k`` scores a binary row as
+``log p_k(x) = x . (log mu_k - log(1 - mu_k)) + sum_d log(1 - mu_kd)``: linear in
+the row with the log-odds as weights, the exponential-family form of
+``DESIGN.md`` with ``T(x) = x``.  ``W`` is the (D, K) matrix of log-odds and
+``c`` (K,) the constants (including the log-weights during EM).
+
+* Dense rows: per block of rows one product ``X_b @ W`` gives every score and,
+  after the responsibilities ``R_b``, one product ``X_b^T @ R_b`` adds the
+  statistics ``sum_n w_n r_nk x_n`` to the row group's (D, K) accumulator.  A
+  float64 array is multiplied in place; other dtypes are first widened into a
+  float64 block, which is exact for 0/1 values.
+* CSR rows: a row's scores are ``c`` plus the rows of ``W`` at its nonzero
+  columns, and its statistics go to the same rows of the accumulator, so the
+  cost is proportional to the number of nonzeros, never to N x D.  Offsets are
+  int64.
+
+The same pass also serves k-means (hard assignments: ``mode=HARD`` with
+``W = 2 C^T`` and ``c = -|C|^2`` makes the largest score the nearest centre) and
+statistics of given responsibilities (``mode=GIVEN``, for initialisation), so
+one compiled function per input kind does all of EM and its initialisation.
+"""
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from ._common import fast_exp, group_bounds
+
+SOFT = 0
+HARD = 1
+GIVEN = 2
+
+
+def _float_rows(X, start, stop, buffer):
+    """Rows ``start:stop`` of ``X`` as a C-contiguous float64 (m, D) array."""
+    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
+
+
+@overload(_float_rows, inline="always")
+def _float_rows_impl(X, start, stop, buffer):
+    if X.dtype == types.float64 and X.layout == "C":
+        # A float64 block is multiplied where it lies: a copy would cost a
+        # memory pass comparable to a quarter of the two products.
+        def impl(X, start, stop, buffer):
+            return X[start:stop]
+
+        return impl
+
+    def impl(X, start, stop, buffer):
+        m = stop - start
+        d = X.shape[1]
+        for r in range(m):
+            for j in range(d):
+                buffer[r, j] = np.float64(X[start + r, j])
+        return buffer[:m]
+
+    return impl
+
+
+@njit(cache=True, inline="always")
+def _finish_row(lp, w, hard):
+    """Scores of one row (K,) into its weighted responsibilities, in place.
+
+    Returns the row's weighted log-likelihood ``w log sum_k exp(lp_k)`` (soft)
+    or ``w max_k lp_k`` (hard; ties go to the first component, as in k-means).
+    """
+    K = lp.shape[0]
+    best = 0
+    mx = lp[0]
+    for k in range(1, K):
+        if lp[k] > mx:
+            mx = lp[k]
+            best = k
+    if hard:
+        for k in range(K):
+            lp[k] = 0.0
+        lp[best] = w
+        return w * mx
+    s = 0.0
+    for k in range(K):
+        e = fast_exp(lp[k] - mx)
+        lp[k] = e
+        s += e
+    scale = w / s
+    for k in range(K):
+        lp[k] *= scale
+    return w * (mx + np.log(s))
+
+
+@njit(cache=True)
+def _reduce(counts, sums, total):
+    """Sum the per-group accumulators in a fixed order (reproducible results)."""
+    c = counts[0].copy()
+    s = sums[0].copy()
+    t = total[0]
+    for g in range(1, counts.shape[0]):
+        c += counts[g]
+        s += sums[g]
+        t += total[g]
+    return c, s, t
+
+
+@njit(parallel=True, cache=True)
+def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups):
+    """One fused pass over dense rows: responsibilities and statistics.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), uint8, float32 or float64
+        C-contiguous rows holding 0 and 1.
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Empty means every row has weight 1.
+    W : ndarray of shape (n_features, n_components), float64
+        Weights of the scores (log-odds for EM); unread for ``mode=GIVEN``.
+    c : ndarray of shape (n_components,), float64
+        Constants of the scores; unread for ``mode=GIVEN``.
+    resp : ndarray of shape (n_samples, n_components) or (0, n_components)
+        Responsibilities, only read for ``mode=GIVEN``.
+    mode : int
+        SOFT (EM), HARD (k-means assignment) or GIVEN.
+    block_size, n_groups : int
+        Rows per block and number of row groups.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_components,)
+        ``sum_n w_n r_nk``.
+    sums : ndarray of shape (n_features, n_components)
+        ``sum_n w_n r_nk x_n``.
+    total : float
+        ``sum_n w_n log sum_k exp(score_nk)`` (SOFT), ``sum_n w_n max_k score_nk``
+        (HARD) or 0 (GIVEN).
+    """
+    n, d = X.shape
+    K = c.shape[0]
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    counts = np.zeros((n_groups, K))
+    sums = np.zeros((n_groups, d, K))
+    total = np.zeros(n_groups)
+    weighted = sample_weight.shape[0] > 0
+    hard = mode == HARD
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        buffer = np.empty((block_size, d))
+        scores = np.empty((block_size, K))
+        part = np.empty((d, K))
+        total_g = 0.0
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            m = stop - start
+            Xb = _float_rows(X, start, stop, buffer)
+            R = scores[:m]
+            if mode == GIVEN:
+                for r in range(m):
+                    w = sample_weight[start + r] if weighted else 1.0
+                    for k in range(K):
+                        R[r, k] = resp[start + r, k] * w
+            else:
+                np.dot(Xb, W, R)
+                for r in range(m):
+                    w = sample_weight[start + r] if weighted else 1.0
+                    row = R[r]
+                    for k in range(K):
+                        row[k] += c[k]
+                    total_g += _finish_row(row, w, hard)
+            for r in range(m):
+                for k in range(K):
+                    counts[g, k] += R[r, k]
+            np.dot(Xb.T, R, part)
+            sums[g] += part
+        total[g] = total_g
+    return _reduce(counts, sums, total)
+
+
+@njit(parallel=True, cache=True)
+def dense_scores(X, W, c, block_size, n_groups):
+    """``X @ W + c`` for dense rows, shape (n_samples, n_components), float64."""
+    n, d = X.shape
+    K = c.shape[0]
+    out = np.empty((n, K))
+    n_blocks = (n + block_size - 1) // block_size
+    n_groups = max(1, min(n_groups, n_blocks))
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        buffer = np.empty((block_size, d))
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            Xb = _float_rows(X, start, stop, buffer)
+            O = out[start:stop]
+            np.dot(Xb, W, O)
+            for r in range(stop - start):
+                for k in range(K):
+                    O[r, k] += c[k]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _csr_group_rows(indptr, n_groups, g):
+    """Rows ``[start, stop)`` of group ``g``, splitting the nonzeros (not the rows) evenly.
+
+    The boundaries depend only on the data and ``n_groups``, so the order of
+    the sums, and the result, is reproducible.
+    """
+    n = indptr.shape[0] - 1
+    base = indptr[0]
+    nnz = indptr[n] - base
+    if g == 0:
+        start = 0
+    else:
+        start = np.searchsorted(indptr, base + (g * nnz) // n_groups, side="left")
+    if g == n_groups - 1:
+        stop = n
+    else:
+        stop = np.searchsorted(indptr, base + ((g + 1) * nnz) // n_groups, side="left")
+    return min(start, n), min(stop, n)
+
+
+@njit(parallel=True, cache=True)
+def csr_stats(indptr, indices, sample_weight, W, c, resp, mode, n_groups):
+    """The pass of :func:`dense_stats` over CSR rows of binary values.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_samples + 1,), int64
+        Row offsets into ``indices`` (absolute: a slice of a larger ``indptr``
+        selects a range of rows).
+    indices : ndarray of shape (nnz,), int64
+        Column of every stored 1 (explicit zeros must have been removed).
+    sample_weight, W, c, resp, mode, n_groups
+        As in :func:`dense_stats`; ``W`` (n_features, n_components) also gives
+        the number of features in every mode.
+
+    Returns
+    -------
+    counts, sums, total
+        As in :func:`dense_stats`. The work is O(nnz * n_components).
+    """
+    n = indptr.shape[0] - 1
+    d = W.shape[0]
+    K = c.shape[0]
+    n_groups = max(1, min(n_groups, n))
+    counts = np.zeros((n_groups, K))
+    sums = np.zeros((n_groups, d, K))
+    total = np.zeros(n_groups)
+    weighted = sample_weight.shape[0] > 0
+    hard = mode == HARD
+    for g in prange(n_groups):
+        r0, r1 = _csr_group_rows(indptr, n_groups, g)
+        lp = np.empty(K)
+        acc = sums[g]
+        total_g = 0.0
+        for i in range(r0, r1):
+            w = sample_weight[i] if weighted else 1.0
+            p0 = indptr[i]
+            p1 = indptr[i + 1]
+            if mode == GIVEN:
+                for k in range(K):
+                    lp[k] = resp[i, k] * w
+            else:
+                for k in range(K):
+                    lp[k] = c[k]
+                for p in range(p0, p1):
+                    j = indices[p]
+                    for k in range(K):
+                        lp[k] += W[j, k]
+                total_g += _finish_row(lp, w, hard)
+            for k in range(K):
+                counts[g, k] += lp[k]
+            for p in range(p0, p1):
+                j = indices[p]
+                for k in range(K):
+                    acc[j, k] += lp[k]
+        total[g] = total_g
+    return _reduce(counts, sums, total)
+
+
+@njit(parallel=True, cache=True)
+def csr_scores(indptr, indices, W, c):
+    """``X @ W + c`` for CSR rows of binary values, shape (n_samples, n_components)."""
+    n = indptr.shape[0] - 1
+    K = c.shape[0]
+    out = np.empty((n, K))
+    for i in prange(n):
+        for k in range(K):
+            out[i, k] = c[k]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            for k in range(K):
+                out[i, k] += W[j, k]
+    return out
