@@ -3,16 +3,30 @@
 import numpy as np
 
 
-def estep_pass(family, source, params):
+def estep_pass(family, source, params, progress=None):
     """One E-step over every chunk of ``source``: the summed sufficient statistics."""
     total = None
     for X_chunk, weight_chunk in source.chunks():
         stats = family.estep_stats(X_chunk, weight_chunk, params)
         total = stats if total is None else total + stats
+        if progress is not None:
+            progress.rows(X_chunk.shape[0])
     return total
 
 
-def exact_em(family, source, params, *, reg, tol, max_iter, lower_bound, on_iteration=None):
+def exact_em(
+    family,
+    source,
+    params,
+    *,
+    reg,
+    tol,
+    max_iter,
+    lower_bound,
+    on_iteration=None,
+    progress=None,
+    callback=None,
+):
     """Exact EM: every iteration is one full pass over the source.
 
     The convergence rule is scikit-learn's: stop when the mean log-likelihood
@@ -36,6 +50,11 @@ def exact_em(family, source, params, *, reg, tol, max_iter, lower_bound, on_iter
         Lower bound before the first iteration (-inf for a fresh start).
     on_iteration : callable, optional
         ``on_iteration(n_iter, change)`` after each iteration.
+    progress : fastem._progress.Progress, optional
+        Progress bar advanced per chunk and per iteration.
+    callback : callable, optional
+        ``callback(n_iter, lower_bound)`` after each iteration; a true return
+        value stops EM there (``converged`` stays False).
 
     Returns
     -------
@@ -48,7 +67,7 @@ def exact_em(family, source, params, *, reg, tol, max_iter, lower_bound, on_iter
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
-        stats = estep_pass(family, source, params)
+        stats = estep_pass(family, source, params, progress)
         lower_bound = stats.mean_log_likelihood
         if not np.isfinite(lower_bound):
             raise ValueError(
@@ -60,7 +79,46 @@ def exact_em(family, source, params, *, reg, tol, max_iter, lower_bound, on_iter
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, change)
+        if progress is not None:
+            progress.iteration(n_iter, lower_bound)
+        stop = callback is not None and bool(callback(n_iter, lower_bound))
         if abs(change) < tol:
             converged = True
             break
+        if stop:
+            break
     return params, lower_bounds, n_iter, converged
+
+
+def step_size(t, decay):
+    """Stepwise EM's weight of the ``t``-th mini-batch (``t = 0`` for the first)."""
+    return (t + 2.0) ** (-decay)
+
+
+def stepwise_update(family, running, X_batch, weight_batch, params, *, t, decay, reg):
+    """One step of stepwise (online) EM on a mini-batch.
+
+    The batch's statistics, normalised by its weight, are blended into the
+    running normalised statistics with step ``(t + 2) ** -decay`` (Cappé and
+    Moulines' online EM; the first batch replaces them), then an M-step gives
+    the new parameters. Steps decrease so that their sum diverges and the sum
+    of their squares converges (``decay`` in (0.5, 1]).
+
+    Returns
+    -------
+    running : SufficientStats
+        Updated running statistics (normalised to unit weight).
+    params : object
+        Parameters after the M-step.
+    batch_mean_log_likelihood : float
+        Mean log-likelihood of the batch under the parameters before the step.
+    """
+    stats = family.estep_stats(X_batch, weight_batch, params)
+    batch_ll = stats.mean_log_likelihood
+    normalised = stats.scaled(1.0 / stats.weight_sum)
+    if running is None:
+        running = normalised
+    else:
+        rho = step_size(t, decay)
+        running = running.scaled(1.0 - rho) + normalised.scaled(rho)
+    return running, family.m_step(running, reg), batch_ll

@@ -13,19 +13,63 @@ from .kernels import gaussian as gk
 from .kernels import kmeans as kk
 
 BLOCK_SIZE = 1024
+#: Rows that k-means++ seeding looks at; larger inputs are sampled uniformly.
+SEEDING_SAMPLE_ROWS = 131072
 
 
 def _weights_or_ones(sample_weight, n_samples):
     return sample_weight if sample_weight.size else np.ones(n_samples)
 
 
-def column_mean_and_variance(X, sample_weight):
-    """Weighted column means and variances (float64), accurate far from the origin."""
-    origin = np.asarray(X[0], dtype=np.float64)
-    w_sum, s1, s2 = gk.column_moments(X, sample_weight, origin, BLOCK_SIZE, row_groups(X.shape[0]))
-    mean_offset = s1 / w_sum
-    variance = np.maximum(s2 / w_sum - mean_offset**2, 0.0)
-    return origin + mean_offset, variance
+def data_moments(source):
+    """Weighted column means and variances over every chunk of ``source`` (one pass).
+
+    Sums are taken around the first row, so the result stays accurate for data
+    far from the origin. Cached on the source: the data centre (the shift of
+    the statistics) and the k-means tolerance both need it.
+    """
+    cached = getattr(source, "_moments", None)
+    if cached is not None:
+        return cached
+    origin, w_sum, s1, s2 = None, 0.0, 0.0, 0.0
+    for X_chunk, w_chunk in source.chunks():
+        if origin is None:
+            origin = np.asarray(X_chunk[0], dtype=np.float64)
+        w, c1, c2 = gk.column_moments(
+            X_chunk, w_chunk, origin, BLOCK_SIZE, row_groups(X_chunk.shape[0])
+        )
+        w_sum, s1, s2 = w_sum + w, s1 + c1, s2 + c2
+    offset = s1 / w_sum
+    moments = (origin + offset, np.maximum(s2 / w_sum - offset**2, 0.0))
+    source._moments = moments
+    return moments
+
+
+def seeding_sample(source, random_state, max_rows=SEEDING_SAMPLE_ROWS):
+    """Rows on which seeds are drawn: every row, or a uniform sample of ``max_rows``.
+
+    k-means++ needs each row's distance to the seeds chosen so far; on a sample
+    its cost and memory stay bounded whatever the number of rows, and the
+    sample (drawn from the row count only) is the same for every chunking of
+    the same data. Weights travel with the sampled rows.
+
+    Returns
+    -------
+    rows : ndarray of shape (n_rows, n_features)
+    weights : ndarray of shape (n_rows,) or (0,)
+    """
+    n_samples = source.n_samples
+    if n_samples is None:
+        _ = source.weight_sum  # one pass counts the rows of an iterable
+        n_samples = source.n_samples
+    if n_samples <= max_rows and getattr(source, "in_memory", False):
+        return source.X, source.sample_weight
+    if n_samples <= max_rows:
+        indices = np.arange(n_samples)
+    else:
+        indices = np.sort(random_state.choice(n_samples, size=max_rows, replace=False))
+    rows, weights = source.take(indices)
+    return rows, weights
 
 
 def _draw_index(cumulative, u):
@@ -90,43 +134,68 @@ def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=N
     return X[indices].astype(np.float64), indices
 
 
-def kmeans(X, sample_weight, n_clusters, random_state, max_iter=300, tol=1e-4):
-    """Weighted k-means: k-means++ seeds, then Lloyd iterations.
+def kmeans(source, n_clusters, random_state, max_iter=300, tol=1e-4):
+    """Weighted k-means over a source: k-means++ seeds, then Lloyd passes.
 
+    Seeds come from :func:`seeding_sample`; each Lloyd iteration is one pass
+    over the chunks (sums are additive, so chunking changes round-off only).
     Stops when the squared shift of the centres is at most ``tol`` times the
-    mean column variance (scikit-learn's rule). Empty clusters are moved to
-    the rows farthest from their centres.
+    mean column variance (scikit-learn's rule). An empty cluster moves to the
+    row farthest from its centre.
 
     Returns
     -------
     centers : ndarray of shape (n_clusters, n_features), float64
-    labels : ndarray of shape (n_samples,), int64
     """
-    n_samples = X.shape[0]
-    centers, _ = kmeans_plusplus(X, sample_weight, n_clusters, random_state)
-    _, variance = column_mean_and_variance(X, sample_weight)
+    rows, weights = seeding_sample(source, random_state)
+    centers, _ = kmeans_plusplus(rows, weights, n_clusters, random_state)
+    _, variance = data_moments(source)
     threshold = tol * float(np.mean(variance))
-    groups = row_groups(n_samples)
-    labels = np.empty(n_samples, dtype=np.int64)
-    min_sq = np.empty(n_samples)
     for _ in range(max_iter):
-        counts, sums, _ = kk.lloyd_stats(X, sample_weight, centers, BLOCK_SIZE, groups)
-        empty = np.flatnonzero(counts <= 0)
+        counts = sums = None
+        for X_chunk, w_chunk in source.chunks():
+            c, s, _ = kk.lloyd_stats(
+                X_chunk, w_chunk, centers, BLOCK_SIZE, row_groups(X_chunk.shape[0])
+            )
+            counts, sums = (c, s) if counts is None else (counts + c, sums + s)
         new_centers = centers.copy()
         filled = counts > 0
         new_centers[filled] += sums[filled] / counts[filled, None]
+        empty = np.flatnonzero(~filled)
         if empty.size:
-            kk.assign_labels(X, centers, labels, min_sq, BLOCK_SIZE, groups)
-            if sample_weight.size:
-                min_sq[sample_weight == 0] = -1.0
-            far = np.argsort(min_sq)[::-1][: empty.size]
-            new_centers[empty] = X[far].astype(np.float64)
+            new_centers[empty] = _farthest_rows(source, centers, empty.size)
         shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         if shift <= threshold:
             break
-    kk.assign_labels(X, centers, labels, min_sq, BLOCK_SIZE, groups)
-    return centers, labels
+    return centers
+
+
+def _farthest_rows(source, centers, n_rows):
+    """The ``n_rows`` positive-weight rows farthest from their nearest centre (one pass)."""
+    best_d2 = np.full(0, -1.0)
+    best_rows = np.empty((0, centers.shape[1]))
+    for X_chunk, w_chunk in source.chunks():
+        n = X_chunk.shape[0]
+        labels = np.empty(n, dtype=np.int64)
+        min_sq = np.empty(n)
+        kk.assign_labels(X_chunk, centers, labels, min_sq, BLOCK_SIZE, row_groups(n))
+        if w_chunk.size:
+            min_sq[w_chunk == 0] = -1.0
+        top = np.argsort(min_sq)[::-1][:n_rows]
+        best_d2 = np.concatenate([best_d2, min_sq[top]])
+        best_rows = np.concatenate([best_rows, np.asarray(X_chunk[top], dtype=np.float64)])
+        keep = np.argsort(best_d2)[::-1][:n_rows]
+        best_d2, best_rows = best_d2[keep], best_rows[keep]
+    return best_rows
+
+
+def chunk_labels(X_chunk, centers):
+    """Index of the nearest centre of every row of a chunk."""
+    n = X_chunk.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    kk.assign_labels(X_chunk, centers, labels, np.empty(n), BLOCK_SIZE, row_groups(n))
+    return labels
 
 
 def seed_indices(n_samples, n_components, sample_weight, random_state):
@@ -137,4 +206,11 @@ def seed_indices(n_samples, n_components, sample_weight, random_state):
     return random_state.choice(n_samples, size=n_components, replace=False)
 
 
-__all__ = ["kmeans", "kmeans_plusplus", "seed_indices", "column_mean_and_variance"]
+__all__ = [
+    "chunk_labels",
+    "data_moments",
+    "kmeans",
+    "kmeans_plusplus",
+    "seed_indices",
+    "seeding_sample",
+]

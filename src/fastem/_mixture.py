@@ -20,8 +20,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._drivers import exact_em
-from ._sources import ArraySource
+from ._drivers import exact_em, stepwise_update
+from ._progress import Progress
+from ._sources import ArraySource, is_out_of_core, make_source
 from ._threads import kernel_threads
 
 
@@ -67,6 +68,18 @@ class Mixture(DensityMixin, BaseEstimator):
     def _reg(self):
         return getattr(self, "reg_covar", 0.0)
 
+    def save(self, path):
+        """Save the mixture to a portable ``.npz`` file; read it back with :func:`fastem.load`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file, written exactly as named.
+        """
+        from ._io import save
+
+        save(self, path)
+
     # -- input handling -----------------------------------------------------------------
     def _validate_X(self, X, reset):
         return validate_data(
@@ -91,7 +104,7 @@ class Mixture(DensityMixin, BaseEstimator):
         return np.ascontiguousarray(sample_weight)
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, mode="exact", batch_size=None, n_epochs=1):
         """Estimate the model parameters with the EM algorithm.
 
         The model is fitted ``n_init`` times and the parameters of the
@@ -102,20 +115,37 @@ class Mixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
+        X : array-like, path, memmap, h5py.Dataset, zarr array, iterable or callable
+            Training data, one row per sample. Besides in-memory arrays:
+            ``np.memmap``/``np.load(..., mmap_mode="r")`` arrays and paths to
+            ``.npy`` files (memory-mapped, never copied whole), HDF5 and zarr
+            datasets, and any re-iterable (or callable returning an iterator)
+            of 2-D row chunks, or of ``(rows, sample_weight)`` pairs. These are
+            read in chunks of ``chunk_size`` rows: exact EM, one pass per
+            iteration, memory bounded by a couple of chunks.
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a row of weight 0 has no effect and an
             integer weight ``m`` acts like ``m`` copies of the row.
+        mode : {"exact", "online"}, default="exact"
+            "exact": batch EM over all rows per iteration. "online": stepwise
+            EM (see :meth:`partial_fit`) over mini-batches of ``batch_size``
+            rows for ``n_epochs`` passes; prefer it for a single pass over a
+            stream or for data too large to read many times. Rows should be
+            in random order (in-memory arrays have their batch order shuffled
+            each epoch).
+        batch_size : int, default=None
+            Rows per mini-batch in online mode (None: ``chunk_size``, or 10,000).
+        n_epochs : int, default=1
+            Passes over the data in online mode.
 
         Returns
         -------
         self : object
             The fitted mixture.
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, mode=mode, batch_size=batch_size, n_epochs=n_epochs)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -126,7 +156,7 @@ class Mixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or any source accepted by :meth:`fit`
             Training data.
         y : Ignored
             Not used, present for API consistency by convention.
@@ -138,17 +168,39 @@ class Mixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = self._fit(X, sample_weight)
-        return self._predict_validated(X)
+        source = self._fit(X, sample_weight)
+        with kernel_threads(self.n_jobs):
+            return np.concatenate(
+                [self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.chunks()]
+            )
 
-    def _fit(self, X, sample_weight):
-        self._validate_params()
+    def _check_chunk(self, rows):
+        """Validate and convert one raw chunk of an out-of-core source (floats, finite)."""
+        rows = np.asarray(rows)
+        if rows.ndim != 2:
+            raise ValueError(f"Every chunk must be a 2-D array of rows, got shape {rows.shape}.")
+        if rows.dtype not in (np.float32, np.float64):
+            if not np.issubdtype(rows.dtype, np.number) and rows.dtype != np.bool_:
+                raise ValueError(f"Rows must be numeric, got dtype {rows.dtype}.")
+            rows = rows.astype(np.float64)
+        if not np.all(np.isfinite(rows)):
+            raise ValueError("Input X contains NaN or infinity.")
+        return np.ascontiguousarray(rows)
+
+    def _fit_source(self, X, sample_weight):
+        """The source of rows for ``fit``, validated as far as can be without a pass."""
+        chunk_size = getattr(self, "chunk_size", None)
+        if chunk_size is not None and (not isinstance(chunk_size, Integral) or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
+        if is_out_of_core(X):
+            return make_source(
+                X, sample_weight, chunk_size=chunk_size, check_chunk=self._check_chunk
+            )
         X = self._validate_X(X, reset=True)
-        n_samples, n_features = X.shape
-        if n_samples < self.n_components:
+        if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, n_samples = {n_samples}"
+                f"but got n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
         sample_weight = self._validate_sample_weight(sample_weight, X)
         if sample_weight.size and np.count_nonzero(sample_weight) < self.n_components:
@@ -156,18 +208,49 @@ class Mixture(DensityMixin, BaseEstimator):
                 f"Expected at least n_components = {self.n_components} samples with "
                 f"positive weight, got {np.count_nonzero(sample_weight)}."
             )
-        self._check_init_parameters(n_features, X.dtype)
-        source = ArraySource(X, sample_weight)
-        family = self._make_family(n_features)
-        family.dtype = X.dtype
+        return ArraySource(X, sample_weight, chunk_size=chunk_size)
 
+    def _check_source_size(self, source):
+        """Row-count checks that an out-of-core source allows only after one pass."""
+        if source.in_memory:
+            return
+        if source.n_samples < max(2, self.n_components):
+            raise ValueError(
+                "Expected n_samples >= n_components and at least 2 samples, but got "
+                f"n_components = {self.n_components}, n_samples = {source.n_samples}"
+            )
+        self.n_features_in_ = source.n_features
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _fit(self, X, sample_weight, mode="exact", batch_size=None, n_epochs=1):
+        self._validate_params()
+        if mode not in ("exact", "online"):
+            raise ValueError(f"mode must be 'exact' or 'online', got {mode!r}.")
+        source = self._fit_source(X, sample_weight)
+        with kernel_threads(self.n_jobs):
+            if source.n_features is None:
+                source.peek()
+            family = self._make_family(source.n_features)
+            if mode == "online":
+                self._fit_online(family, source, batch_size, n_epochs)
+                return source
+            family.set_shift(source)
+            _ = source.weight_sum  # completes the validating first pass
+            self._check_source_size(source)
+            self._check_init_parameters(source.n_features, source.dtype)
+            family.dtype = source.dtype
+            self._fit_exact(family, source)
+        return source
+
+    def _fit_exact(self, family, source):
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         best = None
         self.converged_ = False
-        with kernel_threads(self.n_jobs):
-            family.set_shift(source)
+        progress = Progress(getattr(self, "progress", False), self.max_iter * n_init)
+        try:
             for init in range(n_init):
                 self._verbose_init_begin(init)
                 if do_init:
@@ -188,11 +271,15 @@ class Mixture(DensityMixin, BaseEstimator):
                         max_iter=self.max_iter,
                         lower_bound=lower_bound,
                         on_iteration=self._verbose_iteration,
+                        progress=progress,
+                        callback=getattr(self, "callback", None),
                     )
                     self._verbose_init_end(bounds[-1], converged)
                     result = (params, bounds[-1], bounds, n_iter, converged)
                 if best is None or result[1] > best[1] or best[1] == -np.inf:
                     best = result
+        finally:
+            progress.close()
         params, lower_bound, bounds, n_iter, converged = best
         self.converged_ = converged
         if not converged and self.max_iter > 0:
@@ -200,13 +287,146 @@ class Mixture(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
-        self._params_to_attributes(params, X.dtype)
+        self._params_to_attributes(params, source.dtype)
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = bounds
-        return X
+
+    # -- online (stepwise) EM -----------------------------------------------------------
+    def _check_decay(self):
+        decay = getattr(self, "decay", 0.7)
+        if not (isinstance(decay, Real) and 0.5 < decay <= 1.0):
+            raise ValueError(
+                f"decay must be in (0.5, 1] so that stepwise EM converges, got {decay!r}."
+            )
+        return float(decay)
+
+    def _online_start(self, family, X_batch, w_batch, random_state):
+        """First mini-batch: initial parameters and the statistics' shift from it."""
+        batch = ArraySource(X_batch, w_batch)
+        family.set_shift(batch)
+        family.dtype = X_batch.dtype
+        self._check_init_parameters(family.n_features, X_batch.dtype)
+        if self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_"):
+            params = self._params_from_attributes()
+        else:
+            params = self._initial_params(family, batch, random_state)
+        self._online = {"stats": None, "t": 0, "shift": family.shift, "dtype": X_batch.dtype}
+        return params
+
+    def _online_step(self, family, X_batch, w_batch, params):
+        decay = self._check_decay()
+        state = self._online
+        running, params, batch_ll = stepwise_update(
+            family,
+            state["stats"],
+            X_batch,
+            w_batch,
+            params,
+            t=state["t"],
+            decay=decay,
+            reg=self._reg(),
+        )
+        state["stats"] = running
+        state["t"] += 1
+        return params, batch_ll
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online (stepwise) EM on a mini-batch.
+
+        The first call initialises the model from the batch (``init_params``);
+        every call then computes the batch's statistics, blends them into
+        running statistics with step ``(t + 2) ** -decay`` and takes an
+        M-step. Use it for streams that never end or are read once; for data
+        that can be read several times, exact EM (:meth:`fit`) converges to the
+        batch optimum without step-size tuning.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A mini-batch of rows (at least ``n_components`` on the first call).
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows.
+
+        Returns
+        -------
+        self : object
+            The updated mixture. ``lower_bound_`` is the mean log-likelihood
+            of this batch under the parameters before the step.
+        """
+        self._validate_params()
+        self._check_decay()
+        first = not hasattr(self, "_online")
+        X = self._validate_X(X, reset=first)
+        if first and X.shape[0] < self.n_components:
+            raise ValueError(
+                "The first partial_fit batch needs n_samples >= n_components, got "
+                f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
+            )
+        sample_weight = self._validate_sample_weight(sample_weight, X)
+        family = self._make_family(X.shape[1])
+        with kernel_threads(self.n_jobs):
+            if first:
+                if not hasattr(self, "_online_random_state"):
+                    self._online_random_state = check_random_state(self.random_state)
+                params = self._online_start(family, X, sample_weight, self._online_random_state)
+                self.lower_bounds_ = []
+            else:
+                family.shift = self._online["shift"]
+                family.dtype = self._online["dtype"]
+                params = self._params_from_attributes()
+            params, batch_ll = self._online_step(family, X, sample_weight, params)
+        self._params_to_attributes(params, self._online["dtype"])
+        self.lower_bound_ = batch_ll
+        self.lower_bounds_.append(batch_ll)
+        self.n_iter_ = self._online["t"]
+        self.converged_ = False
+        return self
+
+    def _fit_online(self, family, source, batch_size, n_epochs):
+        """``fit(mode="online")``: stepwise EM over mini-batches of a source."""
+        self._check_decay()
+        if not isinstance(n_epochs, Integral) or n_epochs < 1:
+            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+        if batch_size is None:
+            batch_size = getattr(self, "chunk_size", None) or 10_000
+        if not isinstance(batch_size, Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if hasattr(self, "_online"):
+            del self._online
+        random_state = check_random_state(self.random_state)
+        progress = Progress(getattr(self, "progress", False), None, "online EM")
+        callback = getattr(self, "callback", None)
+        params, previous, epoch_means = None, -np.inf, []
+        converged = False
+        try:
+            for _ in range(n_epochs):
+                ll_sum = w_sum = 0.0
+                for X_batch, w_batch in _mini_batches(source, batch_size, random_state):
+                    if params is None:
+                        params = self._online_start(family, X_batch, w_batch, random_state)
+                    params, batch_ll = self._online_step(family, X_batch, w_batch, params)
+                    w = float(w_batch.sum()) if w_batch.size else float(X_batch.shape[0])
+                    ll_sum, w_sum = ll_sum + batch_ll * w, w_sum + w
+                    progress.rows(X_batch.shape[0])
+                    progress.iteration(self._online["t"], batch_ll)
+                    if callback is not None and callback(self._online["t"], batch_ll):
+                        break
+                epoch_means.append(ll_sum / w_sum)
+                converged = abs(epoch_means[-1] - previous) < self.tol
+                previous = epoch_means[-1]
+        finally:
+            progress.close()
+        self._check_source_size(source)
+        self._params_to_attributes(params, self._online["dtype"])
+        self.lower_bound_ = epoch_means[-1]
+        self.lower_bounds_ = epoch_means
+        self.n_iter_ = self._online["t"]
+        self.converged_ = bool(converged and n_epochs > 1)
 
     # -- verbose output, as scikit-learn prints it -------------------------------------
     def _verbose_init_begin(self, init):
@@ -389,3 +609,18 @@ class Mixture(DensityMixin, BaseEstimator):
         family = self._make_family(params.means.shape[1])
         rng = check_random_state(self.random_state)
         return family.sample(params, n_samples, rng)
+
+
+def _mini_batches(source, batch_size, random_state):
+    """Mini-batches of ``batch_size`` rows; in-memory arrays in a shuffled batch order."""
+    if source.in_memory:
+        X, w = source.X, source.sample_weight
+        starts = np.arange(0, X.shape[0], batch_size)
+        for start in starts[random_state.permutation(starts.size)]:
+            stop = min(X.shape[0], start + batch_size)
+            yield X[start:stop], (w[start:stop] if w.size else w)
+        return
+    for X_chunk, w_chunk in source.chunks():
+        for start in range(0, X_chunk.shape[0], batch_size):
+            stop = min(X_chunk.shape[0], start + batch_size)
+            yield X_chunk[start:stop], (w_chunk[start:stop] if w_chunk.size else w_chunk)

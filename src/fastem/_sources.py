@@ -1,54 +1,524 @@
-"""Sources of rows: where the chunks that an EM pass sums over come from."""
+"""Sources of rows: where the chunks that an EM pass sums over come from.
+
+Every driver sees rows only as a sequence of ``(X_chunk, weight_chunk)`` pairs,
+so the same EM runs over an in-memory array, a memory-mapped ``.npy`` file, an
+HDF5 or zarr dataset, or chunks produced on the fly. A pass reads each chunk
+once; the next chunk is read (or its pages requested from the kernel) while
+the current one is computed, and at most a couple of chunks are held in
+private memory whatever the number of rows.
+"""
+
+import mmap
+import os
+import queue
+import threading
+from pathlib import Path
 
 import numpy as np
 
+#: Rows per chunk when ``chunk_size`` is None: about this many bytes of rows.
+DEFAULT_CHUNK_BYTES = 64 * 2**20
 
-class ArraySource:
-    """An in-memory array seen as a sequence of row chunks.
 
-    The fused kernels block rows internally, so an in-memory array is a single
-    chunk: the loop of the drivers is the same as for out-of-core sources.
+def default_chunk_rows(n_features, itemsize):
+    """Rows in a chunk of about :data:`DEFAULT_CHUNK_BYTES`."""
+    return max(1, DEFAULT_CHUNK_BYTES // max(1, n_features * itemsize))
+
+
+def _as_weights(sample_weight, n_rows):
+    """Float64 weights for ``n_rows`` rows, or an empty array meaning 'all ones'."""
+    if sample_weight is None or np.size(sample_weight) == 0:
+        return np.empty(0, dtype=np.float64)
+    w = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(
+            f"sample_weight must be 1-D with one weight per row: expected {n_rows}, "
+            f"got shape {w.shape}."
+        )
+    return w
+
+
+class ChunkError(ValueError):
+    """A chunk of rows is malformed (shape, dtype or non-finite values)."""
+
+
+class Source:
+    """Base of every source: chunk iteration, validation and prefetch.
+
+    Subclasses implement :meth:`_raw_chunks`, yielding ``(rows, weights)``
+    where ``weights`` is None or a 1-D array per chunk.
+
+    Parameters
+    ----------
+    chunk_size : int or None
+        Rows per chunk; None picks :func:`default_chunk_rows`.
+    check_chunk : callable or None
+        ``check_chunk(rows) -> rows`` validates and converts a raw chunk (for
+        example to float64, or checking 0/1 data); None accepts float rows and
+        rejects non-finite values.
+    """
+
+    #: True where a chunk's rows are views of memory that the kernels can read
+    #: directly (no copy, no prefetch thread needed).
+    zero_copy = False
+    #: True for sources that are one ndarray in memory (``validate_data`` ran on it).
+    in_memory = False
+
+    def __init__(self, chunk_size=None, check_chunk=None):
+        self.chunk_size = chunk_size
+        self.check_chunk = check_chunk
+        self.n_samples = None
+        self.n_features = None
+        self.dtype = None
+        self._weight_sum = None
+        self._validated = False
+
+    # -- what subclasses provide ---------------------------------------------------------
+    def _raw_chunks(self):
+        raise NotImplementedError
+
+    # -- public ----------------------------------------------------------------------------
+    def peek(self):
+        """Validate the first chunk, to learn the number of features and the dtype."""
+        for rows, _ in self._raw_chunks():
+            self._validate(rows)
+            break
+
+    def chunks(self):
+        """Yield ``(X_chunk, weight_chunk)`` covering every row once, in order.
+
+        ``X_chunk`` is a C-contiguous float32/float64 2-D array; ``weight_chunk``
+        is float64 of the same length, or empty for unit weights. The first
+        complete pass also validates every chunk and counts the rows.
+        """
+        validate = not self._validated
+        n_rows = 0
+        weight_sum = 0.0
+        iterator = self._raw_chunks()
+        if not self.zero_copy:
+            iterator = _prefetch(iterator)
+        for rows, weights in iterator:
+            if validate:
+                rows = self._validate(rows)
+            elif not (
+                isinstance(rows, np.ndarray)
+                and rows.flags.c_contiguous
+                and rows.dtype == self.dtype
+            ):
+                rows = self._validate(rows)
+            if rows.shape[0] == 0:
+                continue
+            weights = np.empty(0) if weights is None else np.asarray(weights, dtype=np.float64)
+            if weights.size and weights.shape != (rows.shape[0],):
+                raise ChunkError(
+                    f"A chunk of {rows.shape[0]} rows came with {weights.shape} sample weights."
+                )
+            if validate:
+                if weights.size and (not np.all(np.isfinite(weights)) or np.any(weights < 0)):
+                    raise ValueError("sample_weight must be finite and non-negative.")
+                n_rows += rows.shape[0]
+                weight_sum += float(weights.sum()) if weights.size else float(rows.shape[0])
+            yield rows, weights
+        if validate:
+            if n_rows == 0:
+                raise ValueError("The data source yielded no rows.")
+            if weight_sum <= 0:
+                raise ValueError("sample_weight must have at least one positive entry; all are 0.")
+            self.n_samples = n_rows
+            self._weight_sum = weight_sum
+            self._validated = True
+
+    @property
+    def weight_sum(self):
+        """Sum of the weights (the row count when unweighted), known after one pass."""
+        if self._weight_sum is None:
+            for _ in self.chunks():
+                pass
+        return self._weight_sum
+
+    def take(self, indices):
+        """Rows (float, copied) and weights at row ``indices``, in their order, in one pass."""
+        requested = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(requested, kind="stable")
+        indices = requested[order]
+        rows, weights = [], []
+        start = 0
+        for X_chunk, w_chunk in self.chunks():
+            stop = start + X_chunk.shape[0]
+            lo, hi = np.searchsorted(indices, [start, stop])
+            if hi > lo:
+                local = indices[lo:hi] - start
+                rows.append(np.array(X_chunk[local]))
+                weights.append(w_chunk[local] if w_chunk.size else np.ones(hi - lo))
+            start = stop
+        rows, weights = np.concatenate(rows), np.concatenate(weights)
+        unsort = np.empty_like(order)
+        unsort[order] = np.arange(order.size)
+        return np.ascontiguousarray(rows[unsort]), weights[unsort]
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _chunk_rows(self):
+        itemsize = np.dtype(self.dtype or np.float64).itemsize
+        return self.chunk_size or default_chunk_rows(self.n_features or 1, itemsize)
+
+    def _validate(self, rows):
+        if self.check_chunk is not None:
+            rows = self.check_chunk(rows)
+        else:
+            rows = np.asarray(rows)
+            if rows.dtype not in (np.float32, np.float64):
+                rows = rows.astype(np.float64)
+            if rows.ndim != 2:
+                raise ChunkError(
+                    f"Every chunk must be a 2-D array of rows, got shape {rows.shape}."
+                )
+            if not np.all(np.isfinite(rows)):
+                raise ValueError("Input X contains NaN or infinity.")
+        rows = np.ascontiguousarray(rows)
+        if self.n_features is None:
+            self.n_features = rows.shape[1]
+        elif rows.shape[1] != self.n_features:
+            raise ChunkError(
+                f"Every chunk must have {self.n_features} columns; one has {rows.shape[1]}."
+            )
+        if self.dtype is None:
+            self.dtype = rows.dtype
+        elif rows.dtype != self.dtype:
+            rows = rows.astype(self.dtype)
+        return rows
+
+
+class ArraySource(Source):
+    """An ndarray (in memory or memory-mapped) seen as row chunks.
+
+    In-memory and writable arrays are read through views. A read-only memory
+    map (``np.load(path, mmap_mode="r")``) is reopened copy-on-write, which
+    reads the same page cache without private copies and lets the kernels see
+    an ordinary array. Any other read-only array is copied chunk by chunk.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        C-contiguous float32 or float64 rows.
-    sample_weight : ndarray of shape (n_samples,) or (0,)
-        Float64 weights; empty means every weight is 1.
+        Rows; already validated when ``in_memory`` is True.
+    sample_weight : ndarray of shape (n_samples,) or (0,) or None
+        Float64 weights; empty or None means every weight is 1.
+    chunk_size : int or None
+        Rows per chunk; None with ``in_memory`` means one chunk of every row
+        (the kernels block rows internally).
+    in_memory : bool
+        The estimator validated ``X`` already (dtype, contiguity, finiteness).
+    check_chunk : callable or None
+        See :class:`Source`.
     """
 
-    def __init__(self, X, sample_weight):
+    def __init__(self, X, sample_weight=None, chunk_size=None, in_memory=True, check_chunk=None):
+        super().__init__(chunk_size, check_chunk)
+        X = _copy_on_write(X)
         self.X = X
-        self.sample_weight = sample_weight
+        self.n_samples = X.shape[0]
+        self.n_features = X.shape[1] if len(X.shape) == 2 else None
+        self.sample_weight = _as_weights(sample_weight, X.shape[0])
+        self.in_memory = in_memory
+        flags = getattr(X, "flags", None)  # scipy.sparse matrices have none
+        self.zero_copy = flags is None or (flags.writeable and flags.c_contiguous)
+        if in_memory:
+            self.dtype = X.dtype
+            self._validated = True
+            self._weight_sum = (
+                float(self.sample_weight.sum()) if self.sample_weight.size else float(X.shape[0])
+            )
+        elif X.dtype in (np.float32, np.float64) and check_chunk is None:
+            self.dtype = X.dtype
 
-    @property
-    def n_samples(self):
-        """Number of rows."""
-        return self.X.shape[0]
+    def _raw_chunks(self):
+        n = self.X.shape[0]
+        step = n if (self.in_memory and self.chunk_size is None) else self._chunk_rows()
+        advise = _page_advisor(self.X)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            if advise is not None and stop < n:
+                advise(stop, min(n, stop + step))
+            w = self.sample_weight[start:stop] if self.sample_weight.size else None
+            yield self.X[start:stop], w
 
-    @property
-    def n_features(self):
-        """Number of columns."""
-        return self.X.shape[1]
+    def chunks(self):
+        """Yield ``(X_chunk, weight_chunk)`` views covering every row once."""
+        if self.in_memory:
+            for rows, weights in self._raw_chunks():
+                yield rows, (np.empty(0) if weights is None else weights)
+            return
+        yield from super().chunks()
 
-    @property
-    def dtype(self):
-        """Floating dtype of the rows."""
-        return self.X.dtype
+    def take(self, indices):
+        """Rows and weights at ``indices`` (gathered directly from the array)."""
+        if not self.in_memory:
+            return super().take(indices)
+        indices = np.asarray(indices)
+        weights = self.sample_weight[indices] if self.sample_weight.size else np.ones(indices.size)
+        return np.ascontiguousarray(self.X[indices]), weights
 
     @property
     def weight_sum(self):
         """Sum of the weights (the number of rows when unweighted)."""
-        if self.sample_weight.size:
-            return float(np.sum(self.sample_weight))
-        return float(self.n_samples)
+        if self._weight_sum is None:
+            if self.sample_weight.size:
+                self._weight_sum = float(self.sample_weight.sum())
+            else:
+                self._weight_sum = float(self.X.shape[0])
+        return self._weight_sum
 
-    def chunks(self):
-        """Yield ``(X_chunk, sample_weight_chunk)`` pairs covering every row once."""
-        yield self.X, self.sample_weight
 
-    def take(self, indices):
-        """Rows and weights at ``indices`` (sorted or not), as copies."""
-        indices = np.asarray(indices)
-        weights = self.sample_weight[indices] if self.sample_weight.size else np.ones(indices.size)
-        return np.ascontiguousarray(self.X[indices]), weights
+class SliceableSource(Source):
+    """Any 2-D dataset that returns NumPy rows for ``data[start:stop]``.
+
+    Covers ``h5py.Dataset`` and zarr arrays (and NumPy-like lazy arrays). Reads
+    happen in a background thread one chunk ahead of the computation.
+    """
+
+    def __init__(self, data, sample_weight=None, chunk_size=None, check_chunk=None):
+        super().__init__(chunk_size, check_chunk)
+        if len(data.shape) != 2:
+            raise ValueError(f"Expected a 2-D dataset of rows, got shape {tuple(data.shape)}.")
+        self.data = data
+        self.n_samples = int(data.shape[0])
+        self.n_features = int(data.shape[1])
+        if np.dtype(data.dtype) in (np.float32, np.float64) and check_chunk is None:
+            self.dtype = np.dtype(data.dtype)
+        self.sample_weight = sample_weight
+
+    def _raw_chunks(self):
+        n = self.n_samples
+        step = self._chunk_rows()
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            w = None
+            if self.sample_weight is not None:
+                w = np.asarray(self.sample_weight[start:stop], dtype=np.float64)
+            yield np.asarray(self.data[start:stop]), w
+
+
+class IterableSource(Source):
+    """Chunks produced by user code: an iterable, or a callable returning one.
+
+    Each item is a 2-D array of rows, or a pair ``(rows, sample_weight)``. EM
+    reads the data once per iteration, so the source must be re-iterable: a
+    list, an object whose ``__iter__`` starts over, or a function returning a
+    new iterator. A generator object can be read once only; a second pass
+    raises a ``ValueError`` that says so.
+    """
+
+    def __init__(self, iterable, chunk_size=None, check_chunk=None):
+        super().__init__(chunk_size, check_chunk)
+        self.iterable = iterable
+        self._passes = 0
+
+    def peek(self):
+        """Read and validate the first chunk; the next pass starts with it."""
+        iterator = self._new_iterator()
+        for item in iterator:
+            rows, _ = self._split(item)
+            self._validate(rows)
+            self._pending = (item, iterator)
+            return
+
+    @staticmethod
+    def _split(item):
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise ChunkError("A chunk must be `rows` or a pair `(rows, sample_weight)`.")
+            return item[0], item[1]
+        return item, None
+
+    def _raw_chunks(self):
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            # The pass that peek() began: its first chunk, then the rest.
+            self._pending = None
+            first, iterator = pending
+            yield self._split(first)
+            for item in iterator:
+                yield self._split(item)
+            return
+        for item in self._new_iterator():
+            yield self._split(item)
+
+    def _new_iterator(self):
+        if callable(self.iterable):
+            iterator = iter(self.iterable())
+        else:
+            iterator = iter(self.iterable)
+            if iterator is self.iterable and self._passes > 0:
+                raise ValueError(
+                    "The data source is a one-shot iterator (e.g. a generator) and EM needs "
+                    "to read the data more than once. Pass a function that returns a new "
+                    "iterator on each call (e.g. `lambda: read_chunks(path)`), or a list."
+                )
+        self._passes += 1
+        return iterator
+
+
+def _copy_on_write(X):
+    """A read-only memory map reopened copy-on-write (same pages, writable flag)."""
+    if isinstance(X, np.memmap) and not X.flags.writeable and getattr(X, "filename", None):
+        try:
+            return np.memmap(
+                X.filename,
+                dtype=X.dtype,
+                mode="c",
+                offset=X.offset,
+                shape=X.shape,
+                order="F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C",
+            )
+        except (OSError, ValueError):
+            return X
+    return X
+
+
+def _page_advisor(X):
+    """``advise(start_row, stop_row)`` asking the kernel to read those rows ahead, or None."""
+    mm = getattr(X, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not X.flags.c_contiguous:
+        return None
+    row_bytes = X.strides[0]
+    base = X.offset if isinstance(X, np.memmap) else 0
+    page = mmap.PAGESIZE
+
+    def advise(start, stop):
+        lo = (base + start * row_bytes) // page * page
+        hi = base + stop * row_bytes
+        try:
+            mm.madvise(mmap.MADV_WILLNEED, lo, hi - lo)
+        except (OSError, ValueError):
+            pass
+
+    return advise
+
+
+def _prefetch(iterator):
+    """Read the next item in a background thread while the current one is used."""
+    slot = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        slot.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(("done", done))
+        except BaseException as exc:  # re-raised in the consumer's thread
+            slot.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="fastem-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slot.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                slot.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+def _open_path(path):
+    """A source object for a file path: ``.npy`` (memory-mapped), HDF5 or zarr."""
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise FileNotFoundError(f"No such data file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, mmap_mode="r")
+    if suffix in (".h5", ".hdf5", ".hdf"):
+        try:
+            import h5py
+        except ImportError:
+            raise ImportError(f"Reading {path} needs h5py: pip install 'fastem[hdf5]'") from None
+        f = h5py.File(path, "r")
+        datasets = []
+        f.visititems(lambda name, obj: datasets.append(obj) if hasattr(obj, "shape") else None)
+        datasets = [d for d in datasets if len(d.shape) == 2]
+        if len(datasets) != 1:
+            raise ValueError(
+                f"{path} holds {len(datasets)} 2-D datasets; pass the h5py.Dataset itself."
+            )
+        return datasets[0]
+    if suffix == ".zarr" or (path.is_dir() and any(path.glob("zarr.json"))):
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError(f"Reading {path} needs zarr: pip install 'fastem[zarr]'") from None
+        return zarr.open_array(str(path), mode="r")
+    raise ValueError(
+        f"Unsupported data file {path}: expected .npy, .h5/.hdf5 or a .zarr directory."
+    )
+
+
+def is_out_of_core(X):
+    """True for inputs that are not plain in-memory arrays (paths, datasets, iterables)."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    if isinstance(X, np.ndarray) or hasattr(X, "__array_interface__"):
+        return False
+    if _is_sliceable_dataset(X):
+        return True
+    if type(X).__module__.startswith("scipy.sparse"):
+        return False
+    return callable(X) or (hasattr(X, "__iter__") and not isinstance(X, (list, tuple)))
+
+
+def _is_sliceable_dataset(X):
+    module = type(X).__module__
+    return module.startswith(("h5py", "zarr")) and hasattr(X, "shape") and hasattr(X, "dtype")
+
+
+def make_source(X, sample_weight=None, chunk_size=None, check_chunk=None):
+    """The source for a non-in-memory ``X`` (see :func:`is_out_of_core`).
+
+    Parameters
+    ----------
+    X : path, np.memmap, h5py.Dataset, zarr array, iterable or callable
+        Rows, as described in :meth:`fastem.GaussianMixture.fit`.
+    sample_weight : array-like or None
+        One weight per row (array, memmap or dataset); for iterables, give
+        weights with the chunks instead.
+    chunk_size : int or None
+        Rows per chunk; None picks about 64 MiB of rows.
+    check_chunk : callable or None
+        Validation/conversion of each raw chunk.
+
+    Returns
+    -------
+    Source
+    """
+    if isinstance(X, (str, os.PathLike)):
+        X = _open_path(X)
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-D array of rows, got shape {X.shape}.")
+        return ArraySource(
+            X, sample_weight, chunk_size=chunk_size, in_memory=False, check_chunk=check_chunk
+        )
+    if _is_sliceable_dataset(X):
+        return SliceableSource(X, sample_weight, chunk_size=chunk_size, check_chunk=check_chunk)
+    if sample_weight is not None:
+        raise ValueError(
+            "For an iterable source give sample weights with the chunks, as (rows, weights) pairs."
+        )
+    return IterableSource(X, chunk_size=chunk_size, check_chunk=check_chunk)

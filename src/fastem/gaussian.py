@@ -1,13 +1,20 @@
 """Gaussian mixtures: parameters <-> sufficient statistics for the four covariance types."""
 
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._init import column_mean_and_variance, kmeans, kmeans_plusplus, seed_indices
+from ._init import (
+    chunk_labels,
+    data_moments,
+    kmeans,
+    kmeans_plusplus,
+    seed_indices,
+    seeding_sample,
+)
 from ._mixture import Mixture
 from ._stats import SufficientStats
 from ._threads import row_groups
@@ -139,7 +146,7 @@ class GaussianFamily:
     # -- data centre -------------------------------------------------------------------
     def set_shift(self, source):
         """Centre the statistics on the weighted data mean (one pass over the source)."""
-        self.shift = data_mean(source)
+        self.shift = data_moments(source)[0]
 
     # -- E-step ---------------------------------------------------------------------------
     def natural_weights(self, params):
@@ -304,17 +311,14 @@ class GaussianFamily:
         return np.vstack(parts), labels
 
 
-def data_mean(source):
-    """Weighted column mean of every row of a source, in float64."""
-    total_w, total = 0.0, None
-    for X_chunk, w_chunk in source.chunks():
-        if X_chunk.shape[0] == 0:
-            continue
-        mean, _ = column_mean_and_variance(X_chunk, w_chunk)
-        w = float(w_chunk.sum()) if w_chunk.size else float(X_chunk.shape[0])
-        total = mean * w if total is None else total + mean * w
-        total_w += w
-    return total / total_w
+def _all_weights(source):
+    """Every row's weight as one array (empty when unweighted), for weighted seed draws."""
+    if getattr(source, "sample_weight", None) is not None and hasattr(source, "X"):
+        return source.sample_weight
+    parts = [(w, X.shape[0]) for X, w in source.chunks()]
+    if not any(w.size for w, _ in parts):
+        return np.empty(0)
+    return np.concatenate([w if w.size else np.ones(n) for w, n in parts])
 
 
 def _check_weights(weights, n_components):
@@ -424,6 +428,19 @@ class GaussianMixture(Mixture):
         Iterations between two progress lines.
     n_jobs : int, default=None
         Kernel threads; None or -1 uses every core.
+    chunk_size : int, default=None
+        Rows read at once from out-of-core sources (memory maps, ``.npy``
+        paths, HDF5/zarr datasets, iterables); None picks about 64 MiB of
+        rows. In-memory arrays are one chunk unless this is set.
+    decay : float, default=0.7
+        Exponent of the step size ``(t + 2) ** -decay`` of online EM
+        (:meth:`partial_fit`, ``fit(mode="online")``); in (0.5, 1].
+    progress : bool, default=False
+        Show a progress bar (tqdm, on standard error) with rows/s and the
+        current mean log-likelihood during :meth:`fit`.
+    callback : callable, default=None
+        ``callback(iteration, lower_bound)`` after every EM iteration (online:
+        every mini-batch); return True to stop early.
 
     Attributes
     ----------
@@ -455,6 +472,10 @@ class GaussianMixture(Mixture):
 
     _parameter_constraints: dict = {
         **Mixture._parameter_constraints,
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "progress": ["boolean"],
+        "callback": [callable, None],
         "covariance_type": [StrOptions(set(COVARIANCE_KINDS))],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "weights_init": ["array-like", None],
@@ -481,6 +502,10 @@ class GaussianMixture(Mixture):
         verbose=0,
         verbose_interval=10,
         n_jobs=None,
+        chunk_size=None,
+        decay=0.7,
+        progress=False,
+        callback=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -497,6 +522,10 @@ class GaussianMixture(Mixture):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.decay = decay
+        self.progress = progress
+        self.callback = callback
 
     def _make_family(self, n_features):
         return GaussianFamily(self.covariance_type, self.n_components, n_features)
@@ -542,25 +571,36 @@ class GaussianMixture(Mixture):
         return params
 
     def _initial_stats(self, family, source, random_state):
-        X, w = source.X, source.sample_weight
-        n_samples, K = X.shape[0], self.n_components
+        """Statistics of the initial responsibilities, in passes over the source."""
+        K = self.n_components
         if self.init_params == "kmeans":
-            _, labels = kmeans(X, w, K, random_state)
-            return family.resp_stats(X, w, labels=labels)
+            centers = kmeans(source, K, random_state)
+            return sum(
+                family.resp_stats(X, w, labels=chunk_labels(X, centers))
+                for X, w in source.chunks()
+            )
         if self.init_params == "random":
+            # Chunk by chunk, the uniform draws are the same stream as scikit-learn's
+            # single (n_samples, n_components) draw.
             total = None
-            for start in range(0, n_samples, _RANDOM_INIT_CHUNK):
-                stop = min(n_samples, start + _RANDOM_INIT_CHUNK)
-                resp = random_state.uniform(size=(stop - start, K))
-                resp /= resp.sum(axis=1)[:, None]
-                stats = family.resp_stats(X[start:stop], w[start:stop] if w.size else w, resp=resp)
-                total = stats if total is None else total + stats
+            for X, w in source.chunks():
+                for start in range(0, X.shape[0], _RANDOM_INIT_CHUNK):
+                    stop = min(X.shape[0], start + _RANDOM_INIT_CHUNK)
+                    resp = random_state.uniform(size=(stop - start, K))
+                    resp /= resp.sum(axis=1)[:, None]
+                    stats = family.resp_stats(
+                        X[start:stop], w[start:stop] if w.size else w, resp=resp
+                    )
+                    total = stats if total is None else total + stats
             return total
         if self.init_params == "k-means++":
-            _, indices = kmeans_plusplus(X, w, K, random_state)
+            sample, sample_weight = seeding_sample(source, random_state)
+            _, indices = kmeans_plusplus(sample, sample_weight, K, random_state)
+            rows = np.ascontiguousarray(sample[indices])
+            row_weights = sample_weight[indices] if sample_weight.size else np.ones(K)
         else:
-            indices = seed_indices(n_samples, K, w, random_state)
-        rows, row_weights = source.take(indices)
+            indices = seed_indices(source.n_samples, K, _all_weights(source), random_state)
+            rows, row_weights = source.take(indices)
         return family.resp_stats(rows, row_weights, resp=np.eye(K))
 
     def _params_to_attributes(self, params, dtype):
