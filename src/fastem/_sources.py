@@ -480,7 +480,14 @@ def is_out_of_core(X):
         return True
     if type(X).__module__.startswith("scipy.sparse"):
         return False
-    return callable(X) or (hasattr(X, "__iter__") and not isinstance(X, (list, tuple)))
+    if isinstance(X, (list, tuple)):
+        # A list of 2-D chunks (or of (rows, weights) pairs) is a source; a list of
+        # rows is an ordinary array-like.
+        first = X[0] if len(X) else None
+        if isinstance(first, tuple) and len(first) == 2:
+            first = first[0]
+        return getattr(first, "ndim", 0) == 2
+    return callable(X) or hasattr(X, "__iter__")
 
 
 def _is_sliceable_dataset(X):
