@@ -97,7 +97,8 @@ def test_em_iteration(benchmark, case):
         {
             "case": f"{case} N={n_samples} per iteration",
             "fastem": fastem_s,
-            "sklearn": sklearn_s,
+            "against": "scikit-learn",
+            "other": sklearn_s,
             "note": note,
         }
     )
@@ -114,5 +115,10 @@ def test_small_whole_fit(benchmark):
         fastem_s=fastem_s, sklearn_s=sklearn_s, speedup=sklearn_s / fastem_s
     )
     RESULTS.append(
-        {"case": "B6 N=10000 D=2 K=3 whole fit", "fastem": fastem_s, "sklearn": sklearn_s}
+        {
+            "case": "B6 N=10000 D=2 K=3 whole fit",
+            "fastem": fastem_s,
+            "against": "scikit-learn",
+            "other": sklearn_s,
+        }
     )

@@ -21,9 +21,9 @@ def pytest_terminal_summary(terminalreporter):
         f"fastem {fastem.__version__} vs scikit-learn {sklearn.__version__} "
         f"(numpy {np.__version__}) on {machine()}; sizes: {'full' if FULL else 'smoke'}"
     )
-    write(f"{'case':<44}{'fastem s':>12}{'sklearn s':>12}{'speed-up':>10}  note")
+    write(f"{'case':<48}{'fastem s':>11}  {'against':<20}{'its s':>10}{'ratio':>9}  note")
     for row in RESULTS:
         write(
-            f"{row['case']:<44}{row['fastem']:>12.4g}{row['sklearn']:>12.4g}"
-            f"{row['sklearn'] / row['fastem']:>9.1f}x  {row.get('note', '')}"
+            f"{row['case']:<48}{row['fastem']:>11.4g}  {row['against']:<20}{row['other']:>10.4g}"
+            f"{row['other'] / row['fastem']:>8.2f}x  {row.get('note', '')}"
         )
