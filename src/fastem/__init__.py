@@ -1,7 +1,8 @@
 """fastem: mixture models fitted by EM on fused, parallel Numba kernels."""
 
+from ._io import load
 from .gaussian import GaussianMixture
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "__version__"]
+__all__ = ["GaussianMixture", "load", "__version__"]

@@ -1,0 +1,147 @@
+"""Colour segmentation of an image by a Gaussian mixture over its pixels.
+
+Pixels are points in RGB (optionally with their scaled position). The mixture
+is fitted on a random sample of pixels, then every pixel takes the mean colour
+of its most probable component. Without position features the label of a
+pixel depends on its colour only, so the labels are computed once per distinct
+colour (a photo has far fewer distinct colours than pixels) and looked up.
+"""
+
+import numpy as np
+
+_PREDICT_CHUNK = 1 << 18
+_N_COLOURS = 1 << 24
+
+
+def pixel_features(pixels, flat_index, width, scale, spatial):
+    """Features of some pixels: RGB, then ``spatial``-weighted x and y if asked.
+
+    Parameters
+    ----------
+    pixels : ndarray of shape (n_pixels, 3), uint8
+        Every pixel of the image, row-major.
+    flat_index : ndarray of int or slice
+        Which pixels (flat, row-major indices).
+    width : int
+        Image width, to turn flat indices into x and y.
+    scale : float
+        Largest image side: positions are divided by it, so that with
+        ``spatial=1`` crossing the whole image weighs like the whole colour range.
+    spatial : float
+        Weight of the position features; 0 leaves them out.
+
+    Returns
+    -------
+    X : ndarray of shape (n, 3) or (n, 5), float64
+    """
+    rgb = pixels[flat_index].astype(np.float64)
+    if not spatial:
+        return rgb
+    if isinstance(flat_index, slice):
+        flat = np.arange(*flat_index.indices(pixels.shape[0]))
+    else:
+        flat = np.asarray(flat_index)
+    factor = 255.0 * spatial / scale
+    xy = np.empty((rgb.shape[0], 2))
+    xy[:, 0] = (flat % width) * factor
+    xy[:, 1] = (flat // width) * factor
+    return np.hstack([rgb, xy])
+
+
+def _labels_by_colour(model, pixels):
+    """Component of every pixel, predicting each distinct colour once."""
+    packed = (
+        (pixels[:, 0].astype(np.int32) << 16)
+        | (pixels[:, 1].astype(np.int32) << 8)
+        | pixels[:, 2].astype(np.int32)
+    )
+    colours = np.flatnonzero(np.bincount(packed, minlength=_N_COLOURS))
+    rgb = np.empty((colours.size, 3))
+    rgb[:, 0] = colours >> 16
+    rgb[:, 1] = (colours >> 8) & 255
+    rgb[:, 2] = colours & 255
+    lookup = np.zeros(_N_COLOURS, dtype=_label_dtype(model.n_components))
+    for start in range(0, colours.size, _PREDICT_CHUNK):
+        stop = start + _PREDICT_CHUNK
+        lookup[colours[start:stop]] = model.predict(rgb[start:stop])
+    return lookup[packed]
+
+
+def _label_dtype(n_components):
+    return np.uint8 if n_components <= 256 else np.int64
+
+
+def segment(
+    image,
+    n_components,
+    *,
+    covariance_type="full",
+    max_pixels=200_000,
+    spatial=0.0,
+    random_state=0,
+    **params,
+):
+    """Segment an RGB image into ``n_components`` colours with a Gaussian mixture.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3), uint8
+        The image.
+    n_components : int
+        Number of colours (mixture components).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Covariance type of the mixture.
+    max_pixels : int, default=200_000
+        The mixture is fitted on at most this many pixels, drawn at random
+        without replacement; every pixel is labelled afterwards.
+    spatial : float, default=0.0
+        Weight of the pixel position (x, y) next to its colour: 0 segments by
+        colour alone; about 0.5-2 favours connected regions.
+    random_state : int, default=0
+        Seed of the pixel sample and of the mixture's initialisation.
+    **params
+        Further :class:`fastem.GaussianMixture` parameters (``n_init``,
+        ``max_iter``, ``tol``, ``n_jobs``, ...).
+
+    Returns
+    -------
+    labels : ndarray of shape (height, width)
+        Component of every pixel.
+    palette : ndarray of shape (n_components, 3), uint8
+        Mean colour of every component, rounded.
+    model : fastem.GaussianMixture
+        The fitted mixture (features RGB, then scaled x, y with ``spatial``).
+    """
+    from .gaussian import GaussianMixture
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+    height, width, _ = image.shape
+    pixels = image.reshape(-1, 3)
+    n_pixels = pixels.shape[0]
+    if n_components > min(n_pixels, max_pixels):
+        raise ValueError(
+            f"k = {n_components} exceeds the number of pixels fitted ({min(n_pixels, max_pixels)})"
+        )
+    scale = float(max(height, width))
+    rng = np.random.default_rng(random_state)
+    if n_pixels > max_pixels:
+        # Sorted indices read the image in memory order.
+        sample = np.sort(rng.choice(n_pixels, size=max_pixels, replace=False))
+    else:
+        sample = slice(None)
+    model = GaussianMixture(
+        n_components, covariance_type=covariance_type, random_state=random_state, **params
+    )
+    model.fit(pixel_features(pixels, sample, width, scale, spatial))
+
+    if spatial:
+        labels = np.empty(n_pixels, dtype=_label_dtype(n_components))
+        for start in range(0, n_pixels, _PREDICT_CHUNK):
+            chunk = slice(start, min(n_pixels, start + _PREDICT_CHUNK))
+            labels[chunk] = model.predict(pixel_features(pixels, chunk, width, scale, spatial))
+    else:
+        labels = _labels_by_colour(model, pixels)
+    palette = np.clip(np.rint(model.means_[:, :3]), 0, 255).astype(np.uint8)
+    return labels.reshape(height, width), palette, model
