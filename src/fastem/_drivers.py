@@ -5,13 +5,9 @@ import numpy as np
 
 def estep_pass(family, source, params, progress=None):
     """One E-step over every chunk of ``source``: the summed sufficient statistics."""
-    total = None
-    for X_chunk, weight_chunk in source.chunks():
-        stats = family.estep_stats(X_chunk, weight_chunk, params)
-        total = stats if total is None else total + stats
-        if progress is not None:
-            progress.rows(X_chunk.shape[0])
-    return total
+    return source.map_reduce(
+        lambda X_chunk, weight_chunk: family.estep_stats(X_chunk, weight_chunk, params), progress
+    )
 
 
 def exact_em(

@@ -6,8 +6,11 @@ and Lloyd's centres are weighted means, so weighted data gets the same
 initialisation as the equivalent duplicated rows.
 """
 
+from functools import partial
+
 import numpy as np
 
+from ._stats import SufficientStats
 from ._threads import row_groups
 from .kernels import gaussian as gk
 from .kernels import kmeans as kk
@@ -21,26 +24,58 @@ def _weights_or_ones(sample_weight, n_samples):
     return sample_weight if sample_weight.size else np.ones(n_samples)
 
 
-def data_moments(source):
-    """Weighted column means and variances over every chunk of ``source`` (one pass).
+class ColumnMoments:
+    """Weight, mean and sum of squared deviations per column, mergeable with ``+``.
 
-    Sums are taken around the first row, so the result stays accurate for data
-    far from the origin. Cached on the source: the data centre (the shift of
-    the statistics) and the k-means tolerance both need it.
+    Chunks are merged with Chan et al.'s pairwise update, so the result does
+    not depend on how the rows were chunked (beyond round-off) and stays
+    accurate for data far from the origin.
+    """
+
+    def __init__(self, weight, mean, m2):
+        self.weight, self.mean, self.m2 = weight, mean, m2
+
+    @classmethod
+    def of_chunk(cls, X_chunk, w_chunk):
+        """Moments of one chunk, summed around its first row."""
+        origin = np.asarray(X_chunk[0], dtype=np.float64)
+        w, s1, s2 = gk.column_moments(
+            X_chunk, w_chunk, origin, BLOCK_SIZE, row_groups(X_chunk.shape[0])
+        )
+        if w <= 0:
+            return cls(0.0, origin, np.zeros_like(origin))
+        offset = s1 / w
+        return cls(w, origin + offset, np.maximum(s2 - w * offset**2, 0.0))
+
+    def __add__(self, other):
+        if other.weight <= 0:
+            return self
+        if self.weight <= 0:
+            return other
+        weight = self.weight + other.weight
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.weight / weight)
+        m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight / weight)
+        return ColumnMoments(weight, mean, m2)
+
+
+def data_moments(source):
+    """Weighted column means and variances over every row of ``source`` (one pass).
+
+    Also rejects data with NaN or infinity that reached this pass unchecked
+    (rows of distributed sources are checked here, where they live). Cached on
+    the source: the data centre (the shift of the statistics) and the k-means
+    tolerance both need it.
     """
     cached = getattr(source, "_moments", None)
     if cached is not None:
         return cached
-    origin, w_sum, s1, s2 = None, 0.0, 0.0, 0.0
-    for X_chunk, w_chunk in source.chunks():
-        if origin is None:
-            origin = np.asarray(X_chunk[0], dtype=np.float64)
-        w, c1, c2 = gk.column_moments(
-            X_chunk, w_chunk, origin, BLOCK_SIZE, row_groups(X_chunk.shape[0])
-        )
-        w_sum, s1, s2 = w_sum + w, s1 + c1, s2 + c2
-    offset = s1 / w_sum
-    moments = (origin + offset, np.maximum(s2 / w_sum - offset**2, 0.0))
+    total = source.map_reduce(ColumnMoments.of_chunk)
+    if not (np.all(np.isfinite(total.mean)) and np.all(np.isfinite(total.m2))):
+        raise ValueError("Input X contains NaN or infinity.")
+    if total.weight <= 0:
+        raise ValueError("sample_weight must have at least one positive entry; all are 0.")
+    moments = (total.mean, total.m2 / total.weight)
     source._moments = moments
     return moments
 
@@ -152,12 +187,8 @@ def kmeans(source, n_clusters, random_state, max_iter=300, tol=1e-4):
     _, variance = data_moments(source)
     threshold = tol * float(np.mean(variance))
     for _ in range(max_iter):
-        counts = sums = None
-        for X_chunk, w_chunk in source.chunks():
-            c, s, _ = kk.lloyd_stats(
-                X_chunk, w_chunk, centers, BLOCK_SIZE, row_groups(X_chunk.shape[0])
-            )
-            counts, sums = (c, s) if counts is None else (counts + c, sums + s)
+        stats = source.map_reduce(partial(_lloyd_chunk, centers=centers))
+        counts, sums = stats.arrays["counts"], stats.arrays["sums"]
         new_centers = centers.copy()
         filled = counts > 0
         new_centers[filled] += sums[filled] / counts[filled, None]
@@ -171,23 +202,42 @@ def kmeans(source, n_clusters, random_state, max_iter=300, tol=1e-4):
     return centers
 
 
+def _lloyd_chunk(X_chunk, w_chunk, centers):
+    counts, sums, inertia = kk.lloyd_stats(
+        X_chunk, w_chunk, centers, BLOCK_SIZE, row_groups(X_chunk.shape[0])
+    )
+    return SufficientStats({"counts": counts, "sums": sums}, log_likelihood=-inertia)
+
+
+class FarthestRows:
+    """The rows farthest from their nearest centre, mergeable with ``+``."""
+
+    def __init__(self, sq_dist, rows, n_rows):
+        keep = np.argsort(sq_dist, kind="stable")[::-1][:n_rows]
+        self.sq_dist, self.rows, self.n_rows = sq_dist[keep], rows[keep], n_rows
+
+    def __add__(self, other):
+        return FarthestRows(
+            np.concatenate([self.sq_dist, other.sq_dist]),
+            np.concatenate([self.rows, other.rows]),
+            self.n_rows,
+        )
+
+
+def _farthest_chunk(X_chunk, w_chunk, centers, n_rows):
+    n = X_chunk.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    min_sq = np.empty(n)
+    kk.assign_labels(X_chunk, centers, labels, min_sq, BLOCK_SIZE, row_groups(n))
+    if w_chunk.size:
+        min_sq[w_chunk == 0] = -1.0
+    top = np.argsort(min_sq, kind="stable")[::-1][:n_rows]
+    return FarthestRows(min_sq[top], np.asarray(X_chunk[top], dtype=np.float64), n_rows)
+
+
 def _farthest_rows(source, centers, n_rows):
     """The ``n_rows`` positive-weight rows farthest from their nearest centre (one pass)."""
-    best_d2 = np.full(0, -1.0)
-    best_rows = np.empty((0, centers.shape[1]))
-    for X_chunk, w_chunk in source.chunks():
-        n = X_chunk.shape[0]
-        labels = np.empty(n, dtype=np.int64)
-        min_sq = np.empty(n)
-        kk.assign_labels(X_chunk, centers, labels, min_sq, BLOCK_SIZE, row_groups(n))
-        if w_chunk.size:
-            min_sq[w_chunk == 0] = -1.0
-        top = np.argsort(min_sq)[::-1][:n_rows]
-        best_d2 = np.concatenate([best_d2, min_sq[top]])
-        best_rows = np.concatenate([best_rows, np.asarray(X_chunk[top], dtype=np.float64)])
-        keep = np.argsort(best_d2)[::-1][:n_rows]
-        best_d2, best_rows = best_d2[keep], best_rows[keep]
-    return best_rows
+    return source.map_reduce(partial(_farthest_chunk, centers=centers, n_rows=n_rows)).rows
 
 
 def chunk_labels(X_chunk, centers):

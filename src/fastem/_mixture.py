@@ -24,6 +24,7 @@ from ._drivers import exact_em, stepwise_update
 from ._progress import Progress
 from ._sources import ArraySource, is_out_of_core, make_source
 from ._threads import kernel_threads
+from .dask import is_dask_array
 
 
 class Mixture(DensityMixin, BaseEstimator):
@@ -169,6 +170,8 @@ class Mixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         source = self._fit(X, sample_weight)
+        if not source.sequential:
+            return self.predict(X)
         with kernel_threads(self.n_jobs):
             return np.concatenate(
                 [self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.chunks()]
@@ -192,6 +195,10 @@ class Mixture(DensityMixin, BaseEstimator):
         chunk_size = getattr(self, "chunk_size", None)
         if chunk_size is not None and (not isinstance(chunk_size, Integral) or chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
+        if is_dask_array(X):
+            from .dask import DaskSource
+
+            return DaskSource(X, sample_weight, check_chunk=self._check_chunk)
         if is_out_of_core(X):
             return make_source(
                 X, sample_weight, chunk_size=chunk_size, check_chunk=self._check_chunk
@@ -233,6 +240,11 @@ class Mixture(DensityMixin, BaseEstimator):
                 source.peek()
             family = self._make_family(source.n_features)
             if mode == "online":
+                if not source.sequential:
+                    raise ValueError(
+                        "mode='online' reads mini-batches in order on the client; it is not "
+                        "available for Dask arrays. Use exact EM (the default) there."
+                    )
                 self._fit_online(family, source, batch_size, n_epochs)
                 return source
             family.set_shift(source)
@@ -484,6 +496,10 @@ class Mixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         check_is_fitted(self, self._attributes_for_fitted)
+        if is_dask_array(X):
+            from . import dask as fastem_dask
+
+            return fastem_dask.predict(self, X)
         X = self._validate_X(X, reset=False)
         return self._predict_validated(X)
 
@@ -501,6 +517,10 @@ class Mixture(DensityMixin, BaseEstimator):
             Responsibilities; rows sum to 1.
         """
         check_is_fitted(self, self._attributes_for_fitted)
+        if is_dask_array(X):
+            from . import dask as fastem_dask
+
+            return fastem_dask.predict_proba(self, X)
         X = self._validate_X(X, reset=False)
         weighted = self._weighted_log_prob(X)
         norm = logsumexp(weighted, axis=1)
@@ -521,6 +541,10 @@ class Mixture(DensityMixin, BaseEstimator):
             ``log p(x)`` of every row.
         """
         check_is_fitted(self, self._attributes_for_fitted)
+        if is_dask_array(X):
+            from . import dask as fastem_dask
+
+            return fastem_dask.score_samples(self, X)
         X = self._validate_X(X, reset=False)
         return logsumexp(self._weighted_log_prob(X), axis=1).astype(X.dtype, copy=False)
 
@@ -541,7 +565,12 @@ class Mixture(DensityMixin, BaseEstimator):
         log_likelihood : float
             Mean log-likelihood of ``X`` under the model.
         """
-        log_prob = self.score_samples(X).astype(np.float64)
+        log_prob = self.score_samples(X)
+        if is_dask_array(log_prob):
+            if sample_weight is not None:
+                return float((log_prob * sample_weight).sum().compute() / sample_weight.sum())
+            return float(log_prob.mean().compute())
+        log_prob = log_prob.astype(np.float64)
         if sample_weight is None:
             return float(np.mean(log_prob))
         return float(np.average(log_prob, weights=np.asarray(sample_weight, dtype=float)))

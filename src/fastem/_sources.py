@@ -128,6 +128,31 @@ class Source:
             self._weight_sum = weight_sum
             self._validated = True
 
+    #: Chunks come in a fixed order through :meth:`chunks` (False for Dask arrays,
+    #: whose blocks are processed where they live).
+    sequential = True
+
+    def map_reduce(self, func, progress=None):
+        """``func(X_chunk, weight_chunk)`` summed with ``+`` over every chunk.
+
+        The one way drivers combine per-chunk results, so that a distributed
+        source can run ``func`` next to its blocks and add the results in a tree.
+        """
+        total = None
+        for X_chunk, w_chunk in self.chunks():
+            part = func(X_chunk, w_chunk)
+            total = part if total is None else total + part
+            if progress is not None:
+                progress.rows(X_chunk.shape[0])
+        return total
+
+    def all_weights(self):
+        """Every row's weight as one array (empty when unweighted), in one pass."""
+        parts = [(w, X.shape[0]) for X, w in self.chunks()]
+        if not any(w.size for w, _ in parts):
+            return np.empty(0)
+        return np.concatenate([w if w.size else np.ones(n) for w, n in parts])
+
     @property
     def weight_sum(self):
         """Sum of the weights (the row count when unweighted), known after one pass."""
@@ -256,6 +281,10 @@ class ArraySource(Source):
         indices = np.asarray(indices)
         weights = self.sample_weight[indices] if self.sample_weight.size else np.ones(indices.size)
         return np.ascontiguousarray(self.X[indices]), weights
+
+    def all_weights(self):
+        """Every row's weight (empty when unweighted)."""
+        return self.sample_weight
 
     @property
     def weight_sum(self):

@@ -22,6 +22,8 @@ from .kernels import gaussian as gk
 
 COVARIANCE_KINDS = {"full": gk.FULL, "tied": gk.TIED, "diag": gk.DIAG, "spherical": gk.SPHERICAL}
 _LOG_2PI = np.log(2.0 * np.pi)
+# Rounding errors allowed for a variance computed as E[x'^2] - E[x']^2 from float64 sums.
+_CANCELLATION_ULPS = 32
 _RANDOM_INIT_CHUNK = 65536
 
 
@@ -52,27 +54,34 @@ def _singular_error(component, reg_covar, dtype):
     return ValueError(message)
 
 
-def precision_cholesky(covariances, covariance_type, reg_covar=0.0, dtype=np.float64):
+def precision_cholesky(covariances, covariance_type, reg_covar=0.0, dtype=np.float64, floor=0.0):
     """Upper-triangular Cholesky factors of the precisions from covariances.
 
     Raises a ``ValueError`` naming the first component whose covariance is not
-    positive definite.
+    positive definite, or has a variance (a Cholesky pivot for 'full' and
+    'tied': the variance one feature keeps given the previous ones) not above
+    ``floor``: a scalar, or an array shaped like the variances ((K, D) for
+    'full' and 'diag', (D,) for 'tied', (K,) for 'spherical').
     """
     if covariance_type in ("full", "tied"):
         stack = covariances if covariance_type == "full" else covariances[None]
+        floors = np.broadcast_to(floor, stack.shape[:-1])
         n_features = stack.shape[-1]
         out = np.empty_like(stack)
         eye = np.eye(n_features)
         for k, covariance in enumerate(stack):
             try:
                 cov_chol = linalg.cholesky(covariance, lower=True, check_finite=True)
+                if not np.all(np.diag(cov_chol) ** 2 > floors[k]):
+                    raise linalg.LinAlgError
             except (linalg.LinAlgError, ValueError):
                 raise _singular_error(
                     k if covariance_type == "full" else None, reg_covar, dtype
                 ) from None
             out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
         return out if covariance_type == "full" else out[0]
-    bad = np.flatnonzero(~(covariances > 0.0))
+    above = covariances > floor
+    bad = np.flatnonzero(~(above if covariance_type == "spherical" else above.all(axis=1)))
     if bad.size:
         raise _singular_error(int(bad[0]), reg_covar, dtype)
     return 1.0 / np.sqrt(covariances)
@@ -240,23 +249,34 @@ class GaussianFamily:
         nk = moments[:, 0] + 10 * np.finfo(np.float64).eps
         offset = moments[:, 1 : 1 + D] / nk[:, None]
         means = stats.shift + offset
+        # ``square``: the mean square about the shift each variance is cancelled from.
         if self.covariance_type == "full":
             second = np.empty((self.n_components, D, D))
             second[:, self._vech_i, self._vech_j] = moments[:, 1 + D :]
             second[:, self._vech_j, self._vech_i] = moments[:, 1 + D :]
             covariances = second / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
             covariances[:, np.arange(D), np.arange(D)] += reg_covar
+            square = np.diagonal(second, axis1=1, axis2=2) / nk[:, None]
         elif self.covariance_type == "tied":
             covariances = stats.arrays["second_moment"] - (nk[:, None] * offset).T @ offset
             covariances /= nk.sum()
             covariances = 0.5 * (covariances + covariances.T)
             covariances.flat[:: D + 1] += reg_covar
+            square = np.diag(stats.arrays["second_moment"]) / nk.sum()
         elif self.covariance_type == "diag":
-            covariances = moments[:, 1 + D :] / nk[:, None] - offset**2 + reg_covar
+            square = moments[:, 1 + D :] / nk[:, None]
+            covariances = square - offset**2 + reg_covar
         else:
-            covariances = (moments[:, 1 + D] / nk - np.sum(offset**2, axis=1)) / D + reg_covar
+            square = moments[:, 1 + D] / nk / D
+            covariances = square - np.sum(offset**2, axis=1) / D + reg_covar
         weights = nk / nk.sum()
-        prec_chol = precision_cholesky(covariances, self.covariance_type, reg_covar, self.dtype)
+        # A variance within a few dozen ulps of the square it was cancelled from is
+        # round-off, not data (a component collapsed onto one point, or onto a line
+        # for 'full'): such a model would be silently meaningless, so it is singular.
+        floor = _CANCELLATION_ULPS * np.finfo(np.float64).eps * square
+        prec_chol = precision_cholesky(
+            covariances, self.covariance_type, reg_covar, self.dtype, floor=floor
+        )
         return GaussianParams(weights, means, covariances, prec_chol)
 
     # -- prediction ------------------------------------------------------------------------
@@ -311,14 +331,10 @@ class GaussianFamily:
         return np.vstack(parts), labels
 
 
-def _all_weights(source):
-    """Every row's weight as one array (empty when unweighted), for weighted seed draws."""
-    if getattr(source, "sample_weight", None) is not None and hasattr(source, "X"):
-        return source.sample_weight
-    parts = [(w, X.shape[0]) for X, w in source.chunks()]
-    if not any(w.size for w, _ in parts):
-        return np.empty(0)
-    return np.concatenate([w if w.size else np.ones(n) for w, n in parts])
+def _random_resp(rng, n_rows, n_components):
+    resp = rng.uniform(size=(n_rows, n_components))
+    resp /= resp.sum(axis=1)[:, None]
+    return resp
 
 
 def _check_weights(weights, n_components):
@@ -575,9 +591,15 @@ class GaussianMixture(Mixture):
         K = self.n_components
         if self.init_params == "kmeans":
             centers = kmeans(source, K, random_state)
-            return sum(
-                family.resp_stats(X, w, labels=chunk_labels(X, centers))
-                for X, w in source.chunks()
+            return source.map_reduce(
+                lambda X, w: family.resp_stats(X, w, labels=chunk_labels(X, centers))
+            )
+        if self.init_params == "random" and not source.sequential:
+            # Blocks processed where they live: one seed per block instead of
+            # scikit-learn's single stream.
+            return source.map_reduce_seeded(
+                lambda X, w, rng: family.resp_stats(X, w, resp=_random_resp(rng, len(X), K)),
+                random_state,
             )
         if self.init_params == "random":
             # Chunk by chunk, the uniform draws are the same stream as scikit-learn's
@@ -599,7 +621,7 @@ class GaussianMixture(Mixture):
             rows = np.ascontiguousarray(sample[indices])
             row_weights = sample_weight[indices] if sample_weight.size else np.ones(K)
         else:
-            indices = seed_indices(source.n_samples, K, _all_weights(source), random_state)
+            indices = seed_indices(source.n_samples, K, source.all_weights(), random_state)
             rows, row_weights = source.take(indices)
         return family.resp_stats(rows, row_weights, resp=np.eye(K))
 

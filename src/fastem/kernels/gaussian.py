@@ -148,7 +148,7 @@ def _accumulate(Rt, T, xs, w_block, kind, use_blas, part, acc, part_xx, acc_xx):
         acc_xx += part_xx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups):
     """One fused E-step: responsibilities and sufficient statistics in one pass.
 
@@ -256,7 +256,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     return _reduce_groups(acc, acc_xx, ll)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_size, n_groups):
     """Sufficient statistics for given responsibilities (initialisation).
 
@@ -321,7 +321,7 @@ def _reduce_groups(acc, acc_xx, ll):
     return stats, xx, total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups):
     """Component log-densities through upper-triangular precision Cholesky factors.
 
@@ -359,7 +359,7 @@ def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def log_prob_diagonal(X, means, prec_chol, log_det, block_size, n_groups):
     """Component log-densities for diagonal precision Cholesky factors (K, D)."""
     n, d = X.shape
@@ -380,7 +380,7 @@ def log_prob_diagonal(X, means, prec_chol, log_det, block_size, n_groups):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def column_moments(X, sample_weight, origin, block_size, n_groups):
     """Weighted sum, and sums of ``x - origin`` and its square, per column.
 

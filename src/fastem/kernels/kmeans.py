@@ -28,7 +28,7 @@ def _nearest(X, r, centers):
     return best, best_d2
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sq_dist_to_point(X, point, out, block_size, n_groups):
     """``out[i] = |X[i] - point|^2`` in float64."""
     n, d = X.shape
@@ -45,7 +45,7 @@ def sq_dist_to_point(X, point, out, block_size, n_groups):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def potential_with_candidate(X, sample_weight, closest_sq, candidate, block_size, n_groups):
     """``sum_i w_i min(closest_sq[i], |X[i] - candidate|^2)`` (k-means++ trial)."""
     n, d = X.shape
@@ -67,7 +67,7 @@ def potential_with_candidate(X, sample_weight, closest_sq, candidate, block_size
     return pot.sum()
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
     """One Lloyd pass: weighted counts, sums (around the old centres) and inertia.
 
@@ -96,7 +96,7 @@ def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
     return counts.sum(axis=0), sums.sum(axis=0), inertia.sum()
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def assign_labels(X, centers, labels, min_sq_dist, block_size, n_groups):
     """Nearest-centre label and squared distance of every row."""
     n = X.shape[0]

@@ -1,0 +1,241 @@
+"""Fit and apply fastem mixtures on Dask arrays with the same fused kernels.
+
+Each EM pass maps the family's ``estep_stats`` over the row blocks where they
+live (on the workers of the current ``dask.distributed`` client, or on Dask's
+default scheduler when there is none); only the parameters travel to the
+blocks and only the small sufficient statistics travel back, summed in a
+fixed binary tree. The M-step runs on the client. Nothing here is imported
+by ``import fastem``: Dask is an optional extra (``pip install 'fastem[dask]'``).
+
+Each block is processed single-threaded (the Dask convention: parallelism
+comes from the scheduler's workers and threads), so kernel threads never
+oversubscribe a worker's cores.
+"""
+
+import copy
+import operator
+import warnings
+
+import numpy as np
+
+from ._threads import kernel_threads
+
+#: Above this many bytes, merging column blocks into one is worth a warning.
+_RECHUNK_WARN_BYTES = 256 * 2**20
+
+
+def is_dask_array(X):
+    """True for a ``dask.array.Array`` (checked without importing Dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "to_delayed")
+
+
+def _import_dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:  # pragma: no cover - dask is installed where a dask array exists
+        raise ImportError("Dask support needs dask: pip install 'fastem[dask]'") from None
+    return dask, da
+
+
+def _block_rows(X_block, check_chunk):
+    rows = np.asarray(X_block)
+    if check_chunk is not None:
+        return check_chunk(rows)
+    return np.ascontiguousarray(rows)
+
+
+def _apply(func, X_block, w_block, check_chunk):
+    """Run ``func`` on one block, on a worker, with single-threaded kernels."""
+    X_block = _block_rows(X_block, check_chunk)
+    w = np.empty(0) if w_block is None else np.ascontiguousarray(w_block, dtype=np.float64)
+    with kernel_threads(1):
+        return func(X_block, w)
+
+
+def _apply_seeded(func, X_block, w_block, seed, check_chunk):
+    X_block = _block_rows(X_block, check_chunk)
+    w = np.empty(0) if w_block is None else np.ascontiguousarray(w_block, dtype=np.float64)
+    with kernel_threads(1):
+        return func(X_block, w, np.random.RandomState(seed))
+
+
+def _tree_sum(dask, parts):
+    """Pairwise sums of delayed values in a fixed tree (reproducible order)."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(operator.add)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
+    return parts[0]
+
+
+class DaskSource:
+    """A 2-D Dask array (and optional weights) as a source of row blocks.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Rows, chunked along rows; column blocks are merged into one.
+    sample_weight : dask array, array-like or None
+        One weight per row; rechunked like ``X``'s rows.
+    check_chunk : callable or None
+        Validation/conversion of each block (run on the workers).
+    """
+
+    sequential = False
+    in_memory = False
+    zero_copy = True
+
+    def __init__(self, X, sample_weight=None, check_chunk=None):
+        dask, da = _import_dask()
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-D dask array of rows, got shape {X.shape}.")
+        if len(X.chunks[1]) > 1:
+            block_bytes = max(X.chunks[0]) * X.shape[1] * X.dtype.itemsize
+            if block_bytes > _RECHUNK_WARN_BYTES:
+                warnings.warn(
+                    f"Merging {len(X.chunks[1])} column blocks into one: row blocks of "
+                    f"{block_bytes / 2**20:.0f} MiB will be built. Chunk the array along "
+                    "rows only (X.rechunk({1: -1})) to control this.",
+                    stacklevel=3,
+                )
+            X = X.rechunk({1: -1})
+        if X.dtype not in (np.float32, np.float64) and check_chunk is None:
+            X = X.astype(np.float64)
+        self.X = X
+        self.check_chunk = check_chunk
+        self.n_samples, self.n_features = (int(n) for n in X.shape)
+        self.dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.float64
+        self.w = None
+        if sample_weight is not None:
+            w = (
+                sample_weight
+                if is_dask_array(sample_weight)
+                else da.from_array(
+                    np.asarray(sample_weight, dtype=np.float64), chunks=(X.chunks[0],)
+                )
+            )
+            if w.ndim != 1 or w.shape[0] != self.n_samples:
+                raise ValueError(
+                    f"sample_weight must be 1-D with one weight per row: expected "
+                    f"{self.n_samples}, got shape {w.shape}."
+                )
+            self.w = w.astype(np.float64).rechunk((X.chunks[0],))
+        self._weight_sum = None
+        self._dask = dask
+
+    def _blocks(self):
+        x_blocks = list(self.X.to_delayed().ravel())
+        if self.w is None:
+            return x_blocks, [None] * len(x_blocks)
+        return x_blocks, list(self.w.to_delayed().ravel())
+
+    def map_reduce(self, func, progress=None):
+        """``func(X_block, w_block)`` on every block where it lives, summed in a tree."""
+        dask = self._dask
+        x_blocks, w_blocks = self._blocks()
+        parts = [
+            dask.delayed(_apply)(func, xb, wb, self.check_chunk)
+            for xb, wb in zip(x_blocks, w_blocks, strict=True)
+        ]
+        (total,) = dask.compute(_tree_sum(dask, parts))
+        if progress is not None:
+            progress.rows(self.n_samples)
+        return total
+
+    def map_reduce_seeded(self, func, random_state):
+        """Like :meth:`map_reduce` with ``func(X, w, rng)``, one seed per block."""
+        dask = self._dask
+        x_blocks, w_blocks = self._blocks()
+        seeds = random_state.randint(np.iinfo(np.int32).max, size=len(x_blocks))
+        parts = [
+            dask.delayed(_apply_seeded)(func, xb, wb, int(seed), self.check_chunk)
+            for xb, wb, seed in zip(x_blocks, w_blocks, seeds, strict=True)
+        ]
+        (total,) = dask.compute(_tree_sum(dask, parts))
+        return total
+
+    def take(self, indices):
+        """Rows and weights at ``indices`` (in their order), gathered to the client."""
+        requested = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(requested, kind="stable")
+        unique, inverse = np.unique(requested[order], return_inverse=True)
+        rows = _block_rows(self.X[unique].compute(), self.check_chunk)[inverse]
+        weights = (
+            np.ones(unique.size) if self.w is None else np.asarray(self.w[unique].compute())
+        )[inverse]
+        unsort = np.empty_like(order)
+        unsort[order] = np.arange(order.size)
+        return np.ascontiguousarray(rows[unsort]), weights[unsort]
+
+    def all_weights(self):
+        """Every row's weight on the client (empty when unweighted)."""
+        return np.empty(0) if self.w is None else np.asarray(self.w.compute(), dtype=np.float64)
+
+    @property
+    def weight_sum(self):
+        """Sum of the weights (the number of rows when unweighted)."""
+        if self._weight_sum is None:
+            self._weight_sum = (
+                float(self.n_samples) if self.w is None else float(self.w.sum().compute())
+            )
+        return self._weight_sum
+
+    def chunks(self):
+        """Not available: a Dask source is never pulled to the client row by row."""
+        raise TypeError(
+            "This operation needs the rows in order on the client, which a Dask array "
+            "source does not provide (online mode is not supported on Dask arrays)."
+        )
+
+
+def _predict_block(X_block, estimator):
+    with kernel_threads(1):
+        return estimator.predict(X_block)
+
+
+def _proba_block(X_block, estimator):
+    with kernel_threads(1):
+        return estimator.predict_proba(X_block)
+
+
+def _score_samples_block(X_block, estimator):
+    with kernel_threads(1):
+        return estimator.score_samples(X_block)
+
+
+def _rows_only(X):
+    return X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X
+
+
+def _single_threaded(estimator):
+    # Blocks run one per Dask thread; the copy's kernels must not spread over all cores.
+    estimator = copy.copy(estimator)
+    estimator.n_jobs = 1
+    return estimator
+
+
+def predict(estimator, X):
+    """Lazy labels of a Dask array: a 1-D dask array of int64."""
+    X = _rows_only(X)
+    return X.map_blocks(_predict_block, _single_threaded(estimator), drop_axis=1, dtype=np.int64)
+
+
+def predict_proba(estimator, X):
+    """Lazy responsibilities of a Dask array, (n_samples, n_components)."""
+    X = _rows_only(X)
+    return X.map_blocks(
+        _proba_block,
+        _single_threaded(estimator),
+        chunks=(X.chunks[0], (estimator.n_components,)),
+        dtype=np.float64,
+    )
+
+
+def score_samples(estimator, X):
+    """Lazy log-likelihood of each row of a Dask array."""
+    X = _rows_only(X)
+    return X.map_blocks(
+        _score_samples_block, _single_threaded(estimator), drop_axis=1, dtype=np.float64
+    )
