@@ -163,7 +163,7 @@ def run_demo(
         The summary: fit results, true and fitted parameters, timings.
     """
     from ._threads import resolve_n_jobs
-    from .cli import fit_with_progress
+    from .cli import _fit_statistics, fit_with_progress
     from .gaussian import GaussianMixture
 
     out = sys.stdout if out is None else out
@@ -206,10 +206,8 @@ def run_demo(
     model = GaussianMixture(
         K, covariance_type=covariance_type, max_iter=500, n_jobs=n_jobs, **start_params
     )
-    t_em, _ = fit_with_progress(model, X, quiet=quiet, label="demo: ")
-    log_likelihood = model.score(X)
-    n_parameters = model._n_parameters()
-    bic = -2 * log_likelihood * n_samples + n_parameters * np.log(n_samples)
+    t_em = fit_with_progress(model, X, quiet=quiet, label="demo: ")
+    fit_statistics = _fit_statistics(model, X)
     true_log_likelihood = _true_model(truth).score(X)
     order = _match(model.means_, truth["means"])
 
@@ -226,9 +224,9 @@ def run_demo(
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
         "time_per_iteration_s": t_em / max(model.n_iter_, 1),
-        "log_likelihood": float(log_likelihood),
+        "log_likelihood": fit_statistics["log_likelihood"],
         "true_log_likelihood": float(true_log_likelihood),
-        "bic": float(bic),
+        "bic": fit_statistics["bic"],
         "weights": model.weights_[order].tolist(),
         "true_weights": truth["weights"].tolist(),
         "means": model.means_[order].tolist(),

@@ -55,7 +55,10 @@ def _labels_by_colour(model, pixels):
         | (pixels[:, 1].astype(np.int32) << 8)
         | pixels[:, 2].astype(np.int32)
     )
-    colours = np.flatnonzero(np.bincount(packed, minlength=_N_COLOURS))
+    # A flag per possible colour (16 MiB), not np.bincount's int64 counts (128 MiB).
+    present = np.zeros(_N_COLOURS, dtype=bool)
+    present[packed] = True
+    colours = np.flatnonzero(present)
     rgb = np.empty((colours.size, 3))
     rgb[:, 0] = colours >> 16
     rgb[:, 1] = (colours >> 8) & 255

@@ -300,7 +300,6 @@ class _Progress(io.TextIOBase):
         self.last_shown = -math.inf
         self.pending = ""
         self.init = 0
-        self.iterations = 0
         self.open_line = False
 
     def writable(self):
@@ -317,7 +316,6 @@ class _Progress(io.TextIOBase):
     def _handle(self, line):
         match = self._ITERATION.match(line)
         if match:
-            self.iterations += 1
             now = perf_counter()
             if now - self.start >= self.delay and now - self.last_shown >= self.interval:
                 self.last_shown = now
@@ -371,10 +369,8 @@ def fit_with_progress(model, X, *, quiet=False, label=""):
 
     Returns
     -------
-    elapsed : float
+    float
         Seconds the fit took.
-    iterations : int
-        EM iterations over all initialisations.
     """
     progress = _Progress(
         sys.stderr,
@@ -393,7 +389,7 @@ def fit_with_progress(model, X, *, quiet=False, label=""):
         progress.end_line()
         _Progress.active = None
         model.set_params(verbose=0, verbose_interval=10)
-    return perf_counter() - start, progress.iterations
+    return perf_counter() - start
 
 
 def _estimator(family, n_components, args, covariance=None):
@@ -476,7 +472,7 @@ def cmd_fit(args):
     X = _data_from_args(args, float32=args.float32)
     _check_k([args.k], X.shape[0])
     model = _estimator(args.family, args.k, args, args.covariance)
-    elapsed, _ = fit_with_progress(model, X, quiet=args.quiet)
+    elapsed = fit_with_progress(model, X, quiet=args.quiet)
     stats = _fit_statistics(model, X)
     if args.output:
         model.save(args.output)
@@ -548,7 +544,7 @@ def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, np.random.RandomState):
         return "RandomState(...)"
     if isinstance(value, float) and not math.isfinite(value):
@@ -563,16 +559,14 @@ def _format_vector(values, limit=8):
 
 def cmd_info(args):
     """``fastem info``: what a model file holds."""
+    from ._io import _fitted_attributes
+
     model = _load_model(args.model)
     with np.load(args.model, allow_pickle=False) as data:
         writer = str(data["__fastem_version__"])
         file_format = int(data["__fastem__"])
     params = model.get_params(deep=False)
-    fitted = {
-        name: value
-        for name, value in vars(model).items()
-        if name.endswith("_") and not name.startswith("_")
-    }
+    fitted = _fitted_attributes(model)
     if args.json:
         info = {
             "class": type(model).__name__,
@@ -616,7 +610,7 @@ def cmd_select(args):
             model = _estimator(args.family, k, args, covariance)
             label = f"K={k}" + (f" {covariance}" if covariance else "") + ": "
             try:
-                elapsed, _ = fit_with_progress(model, X, quiet=args.quiet, label=label)
+                elapsed = fit_with_progress(model, X, quiet=args.quiet, label=label)
             except ValueError as exc:
                 print(f"{PROG}: {label}fit failed: {_one_line(exc)}", file=sys.stderr)
                 results.append({"k": k, "covariance": covariance, "error": _one_line(exc)})
@@ -712,12 +706,13 @@ def cmd_segment(args):
     Image.fromarray(palette[labels]).save(args.output)
     order = np.argsort(-model.weights_, kind="stable")
     if args.json:
+        counts = np.bincount(labels.ravel(), minlength=args.k)
         components = [
             {
                 "component": int(k),
                 "weight": float(model.weights_[k]),
                 "rgb": palette[k].tolist(),
-                "pixels": int(np.count_nonzero(labels == k)),
+                "pixels": int(counts[k]),
             }
             for k in order
         ]
