@@ -17,8 +17,9 @@ FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_chole
 
 
 @pytest.fixture(scope="module")
-def X():
-    return make_blobs(n_samples=600, n_features=3, n_components=N_COMPONENTS, seed=0)[0]
+def X(blobs):
+    assert blobs.shape[1] == 3
+    return blobs
 
 
 @pytest.fixture(scope="module")
