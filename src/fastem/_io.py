@@ -56,9 +56,10 @@ def _encode_param(name, value, arrays):
             raise TypeError(f"parameter {name!r} is not numeric: {value!r}")
         arrays[_PARAM + name] = array
         return {"__array__": type(value).__name__}
+    hint = f"; set_params({name}=None) before saving" if callable(value) else ""
     raise TypeError(
-        f"cannot save parameter {name!r} of type {type(value).__name__}; "
-        "a fastem model file holds numbers, strings, None and numeric arrays only"
+        f"cannot save parameter {name!r} of type {type(value).__name__}: "
+        f"a fastem model file holds numbers, strings, None and numeric arrays only{hint}"
     )
 
 
