@@ -312,6 +312,19 @@ def test_warm_start_n_init_and_verbose(capsys):
     assert best.lower_bound_ >= max(bounds) - 1e-5
 
 
+def test_callback_stops_early_and_chunk_size_keeps_the_fit():
+    X, *_ = make_binary()
+    seen = []
+    bm = BernoulliMixture(3, random_state=0, callback=lambda i, lb: seen.append(lb) or i == 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bm.fit(X)
+    assert bm.n_iter_ == 2 and seen == bm.lower_bounds_
+    w0, m0 = start(3, X.shape[1])
+    chunked = fit_from(sp.csr_matrix(X), w0, m0, 5, chunk_size=64)
+    assert_allclose(chunked.means_, fit_from(X, w0, m0, 5).means_, atol=1e-10)
+
+
 def test_threads_only_change_round_off():
     X, *_ = make_binary(n_samples=3000, n_features=40, n_components=4)
     one = BernoulliMixture(4, random_state=0, n_jobs=1).fit(X)

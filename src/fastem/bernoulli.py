@@ -16,7 +16,7 @@ so ``log mu`` and ``log(1 - mu)`` stay finite even for a feature that is always
 """
 
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 
 import numba
 import numpy as np
@@ -596,6 +596,18 @@ class BernoulliMixture(Mixture):
         Iterations between two progress lines.
     n_jobs : int, default=None
         Kernel threads; None or -1 uses every core.
+    chunk_size : int, default=None
+        Rows read at once from out-of-core sources (memory maps, ``.npy``
+        paths, HDF5/zarr datasets, iterables of dense 0/1 chunks); None picks
+        about 64 MiB of rows. In-memory arrays are one chunk unless this is set.
+    decay : float, default=0.7
+        Exponent of the step size ``(t + 2) ** -decay`` of online EM
+        (:meth:`partial_fit`, ``fit(mode="online")``); in (0.5, 1].
+    progress : bool, default=False
+        Show a progress bar (tqdm, on standard error) during :meth:`fit`.
+    callback : callable, default=None
+        ``callback(iteration, lower_bound)`` after every EM iteration (online:
+        every mini-batch); return True to stop early.
 
     Attributes
     ----------
@@ -641,6 +653,10 @@ class BernoulliMixture(Mixture):
         "alpha": [Interval(Real, 0.0, None, closed="neither")],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "progress": ["boolean"],
+        "callback": [callable, None],
     }
     _attributes_for_fitted = ("weights_", "means_")
 
@@ -660,6 +676,10 @@ class BernoulliMixture(Mixture):
         verbose=0,
         verbose_interval=10,
         n_jobs=None,
+        chunk_size=None,
+        decay=0.7,
+        progress=False,
+        callback=None,
     ):
         self.n_components = n_components
         self.tol = tol
@@ -674,6 +694,10 @@ class BernoulliMixture(Mixture):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.decay = decay
+        self.progress = progress
+        self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
