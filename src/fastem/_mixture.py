@@ -177,8 +177,13 @@ class Mixture(DensityMixin, BaseEstimator):
                 [self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.chunks()]
             )
 
-    def _check_chunk(self, rows):
-        """Validate and convert one raw chunk of an out-of-core source (floats, finite)."""
+    @staticmethod
+    def _check_chunk(rows):
+        """Validate and convert one raw chunk of an out-of-core source (floats, finite).
+
+        A static method: Dask ships it to the workers, which must not need the
+        estimator (nor what its callback holds).
+        """
         rows = np.asarray(rows)
         if rows.ndim != 2:
             raise ValueError(f"Every chunk must be a 2-D array of rows, got shape {rows.shape}.")
