@@ -466,7 +466,7 @@ def _describe(model):
 
 
 # -- subcommands -----------------------------------------------------------------------------
-def cmd_fit(args):
+def _cmd_fit(args):
     """``fastem fit``: fit one mixture, print a summary, save it."""
     _check_output(args.output)
     X = _data_from_args(args, float32=args.float32)
@@ -502,7 +502,7 @@ def cmd_fit(args):
     return 0
 
 
-def cmd_predict(args):
+def _cmd_predict(args):
     """``fastem predict``: labels or responsibilities of every row."""
     _check_output(args.output)
     model = _load_model(args.model)
@@ -514,7 +514,7 @@ def cmd_predict(args):
     return 0
 
 
-def cmd_score(args):
+def _cmd_score(args):
     """``fastem score``: mean log-likelihood per row."""
     model = _load_model(args.model)
     X = _data_from_args(args)
@@ -526,7 +526,7 @@ def cmd_score(args):
     return 0
 
 
-def cmd_sample(args):
+def _cmd_sample(args):
     """``fastem sample``: draw rows from a saved model."""
     _check_output(args.output)
     _check_output(args.labels)
@@ -557,7 +557,7 @@ def _format_vector(values, limit=8):
     return shown + (" ..." if len(values) > limit else "")
 
 
-def cmd_info(args):
+def _cmd_info(args):
     """``fastem info``: what a model file holds."""
     from ._io import _fitted_attributes
 
@@ -598,7 +598,7 @@ def cmd_info(args):
     return 0
 
 
-def cmd_select(args):
+def _cmd_select(args):
     """``fastem select``: fit every K (and covariance type), compare by BIC or AIC."""
     _check_output(args.output)
     X = _data_from_args(args, float32=args.float32)
@@ -674,7 +674,7 @@ def _pillow():
     return Image, ImageOps
 
 
-def cmd_segment(args):
+def _cmd_segment(args):
     """``fastem segment``: replace every pixel by the mean colour of its component."""
     from ._segment import segment
 
@@ -730,15 +730,11 @@ def cmd_segment(args):
     return 0
 
 
-def cmd_demo(args):
+def _cmd_demo(args):
     """``fastem demo``: fit a large built-in mixture and compare with scikit-learn."""
     from ._demo import run_demo
 
-    if args.small:
-        defaults = {"n_samples": 100_000}
-    else:
-        defaults = {"n_samples": 2_000_000}
-    n_samples = args.n_samples if args.n_samples is not None else defaults["n_samples"]
+    n_samples = args.n_samples or (100_000 if args.small else 2_000_000)
     if args.k > n_samples:
         raise CliError(f"--k {args.k} exceeds --n-samples {n_samples}")
     run_demo(
@@ -881,7 +877,7 @@ def build_parser():
     )
     p.add_argument("-o", "--output", metavar="MODEL.npz", help="save the fitted model here")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
-    p.set_defaults(func=cmd_fit)
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser(
         "predict",
@@ -894,7 +890,7 @@ def build_parser():
     p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
     p.add_argument("--proba", action="store_true", help="write the responsibilities (N x K)")
     p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
         "score",
@@ -906,7 +902,7 @@ def build_parser():
     p.add_argument("model", metavar="MODEL.npz", help="model file from 'fastem fit'")
     p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(
         "sample",
@@ -920,7 +916,7 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
     p.add_argument("--labels", metavar="OUT", help="also write each row's component here")
     p.add_argument("--seed", type=int, default=None, help="random seed")
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser(
         "info",
@@ -930,7 +926,7 @@ def build_parser():
     )
     p.add_argument("model", metavar="MODEL.npz", help="model file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser(
         "select",
@@ -963,7 +959,7 @@ def build_parser():
     )
     p.add_argument("-o", "--output", metavar="MODEL.npz", help="save the best model here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_select)
+    p.set_defaults(func=_cmd_select)
 
     p = sub.add_parser(
         "segment",
@@ -1016,7 +1012,7 @@ def build_parser():
         "--n-jobs", type=int, default=None, metavar="N", help="threads (default: all cores)"
     )
     p.add_argument("--json", action="store_true", help="machine-readable summary")
-    p.set_defaults(func=cmd_segment)
+    p.set_defaults(func=_cmd_segment)
 
     p = sub.add_parser(
         "demo",
@@ -1061,7 +1057,7 @@ def build_parser():
     )
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
