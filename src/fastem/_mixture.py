@@ -240,7 +240,7 @@ class Mixture(DensityMixin, BaseEstimator):
         if mode not in ("exact", "online"):
             raise ValueError(f"mode must be 'exact' or 'online', got {mode!r}.")
         source = self._fit_source(X, sample_weight)
-        with kernel_threads(self.n_jobs):
+        with kernel_threads(self.n_jobs, _rows_per_call(source)):
             if source.n_features is None:
                 source.peek()
             family = self._make_family(source.n_features)
@@ -386,7 +386,7 @@ class Mixture(DensityMixin, BaseEstimator):
             )
         sample_weight = self._validate_sample_weight(sample_weight, X)
         family = self._make_family(X.shape[1])
-        with kernel_threads(self.n_jobs):
+        with kernel_threads(self.n_jobs, X.shape[0]):
             if first:
                 if not hasattr(self, "_online_random_state"):
                     self._online_random_state = check_random_state(self.random_state)
@@ -478,7 +478,7 @@ class Mixture(DensityMixin, BaseEstimator):
     def _weighted_log_prob(self, X):
         params = self._params_from_attributes()
         family = self._make_family(X.shape[1])
-        with kernel_threads(self.n_jobs):
+        with kernel_threads(self.n_jobs, X.shape[0]):
             log_prob = family.log_prob(X, params)
         with np.errstate(divide="ignore"):
             log_prob += np.log(params.weights)
@@ -658,3 +658,12 @@ def _mini_batches(source, batch_size, random_state):
         for start in range(0, X_chunk.shape[0], batch_size):
             stop = min(X_chunk.shape[0], start + batch_size)
             yield X_chunk[start:stop], (w_chunk[start:stop] if w_chunk.size else w_chunk)
+
+
+def _rows_per_call(source):
+    """The most rows one kernel call of a fit reads (None when unknown)."""
+    if not source.sequential or source.n_samples is None:
+        return None
+    if source.in_memory and source.chunk_size is None:
+        return source.n_samples
+    return min(source.n_samples, source._chunk_rows())

@@ -56,13 +56,18 @@ def resolve_n_jobs(n_jobs):
 
 
 @contextmanager
-def kernel_threads(n_jobs):
+def kernel_threads(n_jobs, n_rows=None):
     """Run the enclosed kernels on ``n_jobs`` Numba threads with single-threaded BLAS.
 
     Parameters
     ----------
     n_jobs : int or None
         See :func:`resolve_n_jobs`.
+    n_rows : int, optional
+        Rows the enclosed work reads per kernel call at most. Fewer threads are
+        started when there are fewer row groups than threads: a parallel region
+        waits for every thread it started, and on a busy machine a thread that
+        has nothing to do can still cost a scheduler time slice per call.
 
     Yields
     ------
@@ -70,6 +75,8 @@ def kernel_threads(n_jobs):
         The number of threads in use (also the number of row groups).
     """
     n_threads = resolve_n_jobs(n_jobs)
+    if n_rows is not None:
+        n_threads = max(1, min(n_threads, n_rows // MIN_ROWS_PER_GROUP))
     previous = numba.get_num_threads()
     outer = getattr(_active, "n_threads", None)
     numba.set_num_threads(n_threads)
