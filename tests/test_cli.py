@@ -158,9 +158,7 @@ def test_info(data, model):
 
 
 def test_bernoulli_family(tmp_path):
-    BernoulliMixture = getattr(fastem, "BernoulliMixture", None)
-    if BernoulliMixture is None:
-        pytest.skip("fastem.BernoulliMixture is not available in this build")
+    BernoulliMixture = fastem.BernoulliMixture
     rng = np.random.default_rng(0)
     probs = np.array([[0.9, 0.9, 0.1, 0.1], [0.1, 0.1, 0.9, 0.9]])
     X = (rng.random((200, 4)) < probs[rng.integers(0, 2, 200)]).astype(np.float64)
@@ -189,9 +187,7 @@ def test_select_finds_true_k(data):
 # -- segment -------------------------------------------------------------------------------
 @pytest.mark.parametrize("spatial", [0, 1])
 def test_segment_china(tmp_path, spatial):
-    Image = pytest.importorskip(
-        "PIL.Image", reason="segment needs the optional Pillow (pip install fastem[image])"
-    )
+    from PIL import Image  # in the test extra: segment needs Pillow
     from sklearn.datasets import load_sample_image
 
     image = load_sample_image("china.jpg")
@@ -299,7 +295,6 @@ def test_errors_are_one_line(bad_files, args, message):
 
 
 def test_unreadable_image(bad_files):
-    pytest.importorskip("PIL", reason="the message differs without the optional Pillow")
     result = run("segment", "notimage.png", "--k", 2, "-o", "out.png", cwd=bad_files)
     assert result.returncode == 1
     assert "notimage.png: cannot read image" in result.stderr

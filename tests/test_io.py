@@ -33,10 +33,7 @@ def _binary(n=300, seed=0):
 
 
 def _bernoulli_mixture():
-    cls = getattr(fastem, "BernoulliMixture", None)
-    if cls is None:
-        pytest.skip("fastem.BernoulliMixture is not available in this build")
-    return cls
+    return fastem.BernoulliMixture
 
 
 def save_and_load(model, path):
