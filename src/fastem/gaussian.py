@@ -69,16 +69,28 @@ def precision_cholesky(covariances, covariance_type, reg_covar=0.0, dtype=np.flo
         n_features = stack.shape[-1]
         out = np.empty_like(stack)
         eye = np.eye(n_features)
-        for k, covariance in enumerate(stack):
-            try:
-                cov_chol = linalg.cholesky(covariance, lower=True, check_finite=True)
-                if not np.all(np.diag(cov_chol) ** 2 > floors[k]):
-                    raise linalg.LinAlgError
-            except (linalg.LinAlgError, ValueError):
-                raise _singular_error(
-                    k if covariance_type == "full" else None, reg_covar, dtype
-                ) from None
-            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        # One batched factorisation (the per-matrix SciPy calls with their input
+        # checks cost more than the arithmetic for small D); the loop below only
+        # names the component when it fails.
+        try:
+            if not np.all(np.isfinite(stack)):
+                raise np.linalg.LinAlgError
+            chol = np.linalg.cholesky(stack)
+            pivots_ok = np.all(np.diagonal(chol, axis1=1, axis2=2) ** 2 > floors, axis=1)
+        except np.linalg.LinAlgError:
+            chol, pivots_ok = None, None
+        for k in range(stack.shape[0]):
+            if chol is None:
+                try:
+                    cov_chol = linalg.cholesky(stack[k], lower=True, check_finite=True)
+                    ok = np.all(np.diag(cov_chol) ** 2 > floors[k])
+                except (linalg.LinAlgError, ValueError):
+                    ok = False
+            else:
+                cov_chol, ok = chol[k], pivots_ok[k]
+            if not ok:
+                raise _singular_error(k if covariance_type == "full" else None, reg_covar, dtype)
+            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True, check_finite=False).T
         return out if covariance_type == "full" else out[0]
     above = covariances > floor
     bad = np.flatnonzero(~(above if covariance_type == "spherical" else above.all(axis=1)))
