@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import check_estimator
 import bernoulli_reference as ref
 from fastem import BernoulliMixture
 from fastem._threads import kernel_threads
-from fastem.bernoulli import BernoulliFamily, binary_csr
+from fastem.bernoulli import BernoulliFamily, BernoulliParams, binary_csr
 from fastem.kernels import bernoulli as bk
 
 INITS = ["kmeans", "k-means++", "random", "random_from_data"]
@@ -404,8 +404,6 @@ def test_kernels_are_independent_of_groups_and_blocks():
     X[::17] = 0.0  # rows without any one (empty CSR rows)
     w0, m0 = start(3, 9)
     family = BernoulliFamily(3, 9)
-    from fastem.bernoulli import BernoulliParams
-
     params = BernoulliParams.from_means(w0, m0)
     csr = binary_csr(sp.csr_matrix(X))
     sw = np.random.default_rng(0).uniform(size=X.shape[0])
@@ -443,6 +441,28 @@ def test_kernels_are_independent_of_groups_and_blocks():
         scores = family.log_prob(csr.rows(10, 20), params)
         assert_allclose(scores, family.log_prob(X[10:20], params), atol=1e-12)
         assert_allclose(scores + np.log(w0), ref.log_joint(X[10:20], w0, m0), rtol=1e-12)
+
+
+def test_csr_kernel_blocks_of_rows():
+    # With K=520 a CSR group handles 1,024 rows at a time (CSR_BLOCK_BYTES):
+    # 2,500 rows in one group take three blocks, which must add up exactly.
+    rng = np.random.default_rng(1)
+    X = (rng.random((2500, 5)) < 0.4).astype(np.float64)
+    K = 520
+    weights = rng.dirichlet(np.ones(K))
+    means = rng.uniform(0.1, 0.9, (K, 5))
+    params = BernoulliParams.from_means(weights, means)
+    c = params.log_complement + np.log(weights)
+    csr = binary_csr(sp.csr_matrix(X))
+    sw = rng.uniform(size=2500)
+    with kernel_threads(1):
+        got = bk.csr_stats(
+            csr.indptr, csr.indices, sw, params.log_odds, c, np.zeros((0, K)), bk.SOFT, 1
+        )
+    r = ref.responsibilities(X, weights, means) * sw[:, None]
+    expected = (r.sum(0), X.T @ r, sw @ ref.score_samples(X, weights, means))
+    for a, b in zip(got, expected, strict=True):
+        assert_allclose(a, b, rtol=1e-11, atol=1e-13)
 
 
 # -- memory --------------------------------------------------------------------------------

@@ -253,41 +253,55 @@ def _csr_group_rows(indptr, n_groups, g):
     return min(start, n), min(stop, n)
 
 
+#: Bytes of responsibilities a CSR group computes before it scatters their
+#: statistics (26,214 rows at K=20; see :func:`_csr_group`).
+CSR_BLOCK_BYTES = 1 << 22
+
+
 @njit(cache=True)
 def _csr_group(indptr, indices, sample_weight, W, c, resp, mode, r0, r1, counts, sums):
     """Rows ``r0:r1`` of :func:`csr_stats` into one group's accumulators.
 
-    Serial, like :func:`_dense_group`; the statistics of a row go to the rows
-    of the (D, K) accumulator at its nonzero columns.
+    Serial, like :func:`_dense_group`. Per block of rows, first every row's
+    responsibilities (gathering rows of ``W`` at its nonzero columns), then
+    their statistics (scattered to the same rows of the (D, K) accumulator).
+    Interleaving the two per row makes W and the accumulator compete for the
+    cache: at D=100,000, K=20 (16 MB each) that measured 3x slower (5.2 s
+    against 1.7 s per pass over 10^8 ones, one thread); blocks of 4,096 rows
+    took 3.2 s, of 16,384 rows 2.3 s.
     """
     K = c.shape[0]
     counts[:] = 0.0
     sums[:, :] = 0.0
     weighted = sample_weight.shape[0] > 0
     hard = mode == HARD
-    lp = np.empty(K)
+    block_rows = max(1024, CSR_BLOCK_BYTES // (8 * K))
+    block = np.empty((min(block_rows, max(r1 - r0, 1)), K))
     total = 0.0
-    for i in range(r0, r1):
-        w = sample_weight[i] if weighted else 1.0
-        p0 = indptr[i]
-        p1 = indptr[i + 1]
-        if mode == GIVEN:
+    for b0 in range(r0, r1, block.shape[0]):
+        b1 = min(r1, b0 + block.shape[0])
+        for i in range(b0, b1):
+            w = sample_weight[i] if weighted else 1.0
+            lp = block[i - b0]
+            if mode == GIVEN:
+                for k in range(K):
+                    lp[k] = resp[i, k] * w
+            else:
+                for k in range(K):
+                    lp[k] = c[k]
+                for p in range(indptr[i], indptr[i + 1]):
+                    j = indices[p]
+                    for k in range(K):
+                        lp[k] += W[j, k]
+                total += _finish_row(lp, w, hard)
             for k in range(K):
-                lp[k] = resp[i, k] * w
-        else:
-            for k in range(K):
-                lp[k] = c[k]
-            for p in range(p0, p1):
+                counts[k] += lp[k]
+        for i in range(b0, b1):
+            lp = block[i - b0]
+            for p in range(indptr[i], indptr[i + 1]):
                 j = indices[p]
                 for k in range(K):
-                    lp[k] += W[j, k]
-            total += _finish_row(lp, w, hard)
-        for k in range(K):
-            counts[k] += lp[k]
-        for p in range(p0, p1):
-            j = indices[p]
-            for k in range(K):
-                sums[j, k] += lp[k]
+                    sums[j, k] += lp[k]
     return total
 
 
