@@ -229,13 +229,16 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
             for k in range(1, K):
                 for r in range(B):
                     mx[r] = max(mx[r], logp[k, r])
-            for r in range(B):
-                total[r] = 0.0
+            # Exponentials first, sums after: with the running sum in the same loop
+            # LLVM keeps the polynomial exp scalar (measured 2x slower).
             for k in range(K):
                 for r in range(B):
-                    e = fast_exp(logp[k, r] - mx[r])
-                    logp[k, r] = e
-                    total[r] += e
+                    logp[k, r] = fast_exp(logp[k, r] - mx[r])
+            for r in range(B):
+                total[r] = logp[0, r]
+            for k in range(1, K):
+                for r in range(B):
+                    total[r] += logp[k, r]
             for r in range(B):
                 w = 0.0
                 if r < m:
