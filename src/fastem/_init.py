@@ -112,8 +112,57 @@ def _draw_index(cumulative, u):
     return min(int(np.searchsorted(cumulative, u, side="right")), cumulative.size - 1)
 
 
+def greedy_kmeans_plusplus(weights, distances_to, n_clusters, random_state, n_local_trials=None):
+    """Greedy, weighted k-means++ seeding over any kind of rows.
+
+    Each new seed is the best of ``n_local_trials`` candidates drawn with
+    probability proportional to weight times squared distance to the nearest
+    seed so far (scikit-learn's greedy variant). The rows themselves are only
+    seen through ``distances_to``, so dense and sparse families share this.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_samples,)
+        Row weights (ones when unweighted).
+    distances_to : callable
+        ``distances_to(indices)`` returns the squared distances of every row to
+        the rows ``indices``, shape (n_samples, len(indices)).
+    n_clusters : int
+        Number of seeds.
+    random_state : numpy.random.RandomState
+        Source of randomness.
+    n_local_trials : int, optional
+        Candidates tried per seed; ``2 + log(n_clusters)`` by default.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_clusters,)
+        Rows chosen as seeds.
+    """
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = _draw_index(np.cumsum(weights), random_state.uniform() * weights.sum())
+    indices = [first]
+    closest = np.array(distances_to([first])[:, 0], dtype=np.float64)
+    for _ in range(1, n_clusters):
+        cumulative = np.cumsum(weights * closest)
+        potential = cumulative[-1]
+        if potential <= 0.0:
+            # Every row sits on a seed already (duplicated rows): fall back to weight.
+            cumulative = np.cumsum(weights)
+            potential = cumulative[-1]
+        draws = random_state.uniform(size=n_local_trials) * potential
+        candidates = [_draw_index(cumulative, u) for u in draws]
+        distances = distances_to(candidates)
+        potentials = [weights @ np.minimum(d, closest) for d in distances.T]
+        best = int(np.argmin(potentials))
+        indices.append(candidates[best])
+        np.minimum(closest, distances[:, best], out=closest)
+    return np.asarray(indices, dtype=np.int64)
+
+
 def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=None):
-    """Greedy k-means++ seeding, weighted.
+    """Greedy k-means++ seeding, weighted, on dense float rows.
 
     Parameters
     ----------
@@ -126,8 +175,7 @@ def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=N
     random_state : numpy.random.RandomState
         Source of randomness.
     n_local_trials : int, optional
-        Candidates tried per seed; ``2 + log(n_clusters)`` by default, as in
-        scikit-learn.
+        See :func:`greedy_kmeans_plusplus`.
 
     Returns
     -------
@@ -135,37 +183,21 @@ def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=N
     indices : ndarray of shape (n_clusters,)
         Rows chosen as seeds.
     """
-    n_samples, n_features = X.shape
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    weights = _weights_or_ones(sample_weight, n_samples)
+    n_samples = X.shape[0]
     groups = row_groups(n_samples)
-    first = _draw_index(np.cumsum(weights), random_state.uniform() * weights.sum())
-    indices = [first]
-    closest_sq = kk.sq_dist_to_point(
-        X, X[first].astype(np.float64), np.empty(n_samples), BLOCK_SIZE, groups
+
+    def distances_to(rows):
+        out = np.empty((n_samples, len(rows)))
+        column = np.empty(n_samples)
+        for j, r in enumerate(rows):
+            kk.sq_dist_to_point(X, X[r].astype(np.float64), column, BLOCK_SIZE, groups)
+            out[:, j] = column
+        return out
+
+    weights = _weights_or_ones(sample_weight, n_samples)
+    indices = greedy_kmeans_plusplus(
+        weights, distances_to, n_clusters, random_state, n_local_trials
     )
-    candidate_sq = np.empty(n_samples)
-    for _ in range(1, n_clusters):
-        cumulative = np.cumsum(weights * closest_sq)
-        potential = cumulative[-1]
-        if potential <= 0.0:
-            # Every row sits on a seed already (duplicated points): fall back to weight.
-            cumulative = np.cumsum(weights)
-            potential = cumulative[-1]
-        draws = random_state.uniform(size=n_local_trials) * potential
-        candidates = [_draw_index(cumulative, u) for u in draws]
-        best, best_pot = candidates[0], np.inf
-        for c in candidates:
-            pot = kk.potential_with_candidate(
-                X, sample_weight, closest_sq, X[c].astype(np.float64), BLOCK_SIZE, groups
-            )
-            if pot < best_pot:
-                best, best_pot = c, pot
-        indices.append(best)
-        kk.sq_dist_to_point(X, X[best].astype(np.float64), candidate_sq, BLOCK_SIZE, groups)
-        np.minimum(closest_sq, candidate_sq, out=closest_sq)
-    indices = np.asarray(indices, dtype=np.int64)
     return X[indices].astype(np.float64), indices
 
 

@@ -25,7 +25,13 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._init import SEEDING_SAMPLE_ROWS, FarthestRows, seed_indices, seeding_sample
+from ._init import (
+    SEEDING_SAMPLE_ROWS,
+    FarthestRows,
+    greedy_kmeans_plusplus,
+    seed_indices,
+    seeding_sample,
+)
 from ._mixture import Mixture
 from ._stats import SufficientStats
 from .gaussian import _check_weights
@@ -436,46 +442,28 @@ def _seeding_rows(source, random_state):
     return rows, (w[indices] if w.size else w)
 
 
-def _draw_index(cumulative, u):
-    return min(int(np.searchsorted(cumulative, u, side="right")), cumulative.size - 1)
-
-
 def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_trials=None):
     """Greedy, weighted k-means++ seeding on in-memory dense or CSR binary rows.
 
-    The same algorithm as ``fastem._init.kmeans_plusplus``; the distances of
-    every row to all candidates of a step come from one kernel pass
-    (``|x|^2 - 2 x.c + |c|^2``, O(nnz) per candidate on CSR rows), so a sparse
-    matrix is never densified.
+    :func:`fastem._init.greedy_kmeans_plusplus` with this family's distances:
+    every row's distance to all candidates of a step comes from one kernel
+    pass (``|x|^2 - 2 x.c + |c|^2``, O(nnz) per candidate on CSR rows), so a
+    sparse matrix is never densified.
 
     Returns
     -------
     indices : ndarray of shape (n_clusters,)
         Rows chosen as seeds.
     """
-    n_samples = X.shape[0]
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    weights = sample_weight if sample_weight.size else np.ones(n_samples)
+    weights = sample_weight if sample_weight.size else np.ones(X.shape[0])
     sq_norms = family.row_sq_norms(X)
-    first = _draw_index(np.cumsum(weights), random_state.uniform() * weights.sum())
-    indices = [first]
-    closest = family.sq_distances(X, sq_norms, family.dense_rows(X, [first]))[:, 0]
-    for _ in range(1, n_clusters):
-        cumulative = np.cumsum(weights * closest)
-        potential = cumulative[-1]
-        if potential <= 0.0:
-            # Every row sits on a seed already (duplicated rows): fall back to weight.
-            cumulative = np.cumsum(weights)
-            potential = cumulative[-1]
-        draws = random_state.uniform(size=n_local_trials) * potential
-        candidates = [_draw_index(cumulative, u) for u in draws]
-        distances = family.sq_distances(X, sq_norms, family.dense_rows(X, candidates))
-        potentials = [weights @ np.minimum(d, closest) for d in distances.T]
-        best = int(np.argmin(potentials))
-        indices.append(candidates[best])
-        np.minimum(closest, distances[:, best], out=closest)
-    return np.asarray(indices, dtype=np.int64)
+    return greedy_kmeans_plusplus(
+        weights,
+        lambda rows: family.sq_distances(X, sq_norms, family.dense_rows(X, rows)),
+        n_clusters,
+        random_state,
+        n_local_trials,
+    )
 
 
 def _farthest_chunk(family, X, w, centers, n_rows):

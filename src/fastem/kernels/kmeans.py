@@ -46,28 +46,6 @@ def sq_dist_to_point(X, point, out, block_size, n_groups):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def potential_with_candidate(X, sample_weight, closest_sq, candidate, block_size, n_groups):
-    """``sum_i w_i min(closest_sq[i], |X[i] - candidate|^2)`` (k-means++ trial)."""
-    n, d = X.shape
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
-    pot = np.zeros(n_groups)
-    weighted = sample_weight.shape[0] > 0
-    for g in prange(n_groups):
-        b0, b1 = group_bounds(n_blocks, n_groups, g)
-        acc = 0.0
-        for r in range(b0 * block_size, min(n, b1 * block_size)):
-            s = 0.0
-            for j in range(d):
-                v = np.float64(X[r, j]) - candidate[j]
-                s += v * v
-            w = sample_weight[r] if weighted else 1.0
-            acc += w * min(s, closest_sq[r])
-        pot[g] = acc
-    return pot.sum()
-
-
-@njit(parallel=True, cache=True, nogil=True)
 def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
     """One Lloyd pass: weighted counts, sums (around the old centres) and inertia.
 
