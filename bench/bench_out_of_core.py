@@ -65,11 +65,12 @@ def test_memmap_throughput(benchmark, tmp_path):
         )
         for _ in range(2):  # warm the page cache (and the kernels)
             _model(1, init).fit(path)
-        n_iter = 2
+        n_iter = 3
+        rounds = size(2, 1)
 
         def per_iteration(fit):
-            one = median_time(lambda: fit(1), 1)
-            many = median_time(lambda: fit(1 + n_iter), 1)
+            one = median_time(lambda: fit(1), rounds)
+            many = median_time(lambda: fit(1 + n_iter), rounds)
             return (many - one) / n_iter
 
         baseline = _rss_anon_mib()
