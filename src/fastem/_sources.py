@@ -162,24 +162,29 @@ class Source:
         return self._weight_sum
 
     def take(self, indices):
-        """Rows (float, copied) and weights at row ``indices``, in their order, in one pass."""
+        """Rows (float, copied) and weights at row ``indices``, in their order, in one pass.
+
+        The output is allocated once and filled chunk by chunk: the only
+        private memory is the result itself.
+        """
         requested = np.asarray(indices, dtype=np.int64)
         order = np.argsort(requested, kind="stable")
         indices = requested[order]
-        rows, weights = [], []
+        rows = weights = None
         start = 0
         for X_chunk, w_chunk in self.chunks():
+            if rows is None:
+                rows = np.empty((requested.size, X_chunk.shape[1]), dtype=X_chunk.dtype)
+                weights = np.ones(requested.size)
             stop = start + X_chunk.shape[0]
             lo, hi = np.searchsorted(indices, [start, stop])
             if hi > lo:
-                local = indices[lo:hi] - start
-                rows.append(np.array(X_chunk[local]))
-                weights.append(w_chunk[local] if w_chunk.size else np.ones(hi - lo))
+                # Sorted position p holds requested[order[p]]: write it at order[p].
+                rows[order[lo:hi]] = X_chunk[indices[lo:hi] - start]
+                if w_chunk.size:
+                    weights[order[lo:hi]] = w_chunk[indices[lo:hi] - start]
             start = stop
-        rows, weights = np.concatenate(rows), np.concatenate(weights)
-        unsort = np.empty_like(order)
-        unsort[order] = np.arange(order.size)
-        return np.ascontiguousarray(rows[unsort]), weights[unsort]
+        return rows, weights
 
     # -- helpers ----------------------------------------------------------------------------
     def _chunk_rows(self):
