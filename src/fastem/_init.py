@@ -3,7 +3,11 @@
 Every routine takes sample weights into account: a seed is drawn with
 probability proportional to weight (times squared distance for k-means++),
 and Lloyd's centres are weighted means, so weighted data gets the same
-initialisation as the equivalent duplicated rows.
+initialisation as the equivalent duplicated rows (up to
+:data:`SEEDING_SAMPLE_ROWS` rows; larger inputs are seeded from a uniform
+sample of rows, which sees a weighted row once and its duplicates separately).
+Everything runs in passes over a source (see ``fastem._sources``), so it works
+the same on in-memory arrays, chunked files and Dask arrays.
 """
 
 from functools import partial
