@@ -23,42 +23,16 @@ of one iteration each; ratios and peak fractions go to ``benchmark.extra_info``
 and are printed.
 """
 
-import os
-import statistics
-import time
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
+from _common import FULL, gemm_peak_gflops, median_time, size
 from fastem import BernoulliMixture
 from fastem._threads import kernel_threads
 from fastem.bernoulli import BernoulliParams, binary_csr
 
-FULL = os.environ.get("FASTEM_BENCH_FULL", "") not in ("", "0")
 ALPHA = 1e-10
-
-
-def _size(full, smoke):
-    return full if FULL else smoke
-
-
-def _median_seconds(func, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def gemm_peak_gflops(n, rounds=3):
-    """The machine's float64 matrix-multiply rate: a large NumPy matmul on every core."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n))
-    b = rng.standard_normal((n, n))
-    a @ b
-    return 2 * n**3 / min(_median_seconds(lambda: a @ b, 1) for _ in range(rounds)) / 1e9
 
 
 def _true_means(rng, n_components, n_features, low, high):
@@ -149,7 +123,7 @@ def _pedantic_seconds(benchmark, func, rounds):
     metadata = getattr(benchmark, "stats", None)
     if metadata is not None and getattr(metadata, "stats", None) is not None:
         return metadata.stats.median
-    return _median_seconds(func, rounds)  # --benchmark-disable: time it ourselves
+    return median_time(func, rounds)  # --benchmark-disable: time it ourselves
 
 
 def _report(benchmark, case, info):
@@ -163,8 +137,8 @@ def _report(benchmark, case, info):
 
 
 def test_b4_dense(benchmark):
-    n, d, k = _size(200_000, 4_000), 784, 20
-    rounds = _size(5, 3)
+    n, d, k = size(200_000, 4_000), 784, 20
+    rounds = size(5, 3)
     X = dense_mixture(n, d, k)
     weights, means = initial_parameters(k, d)
     model = BernoulliMixture(k)
@@ -176,8 +150,8 @@ def test_b4_dense(benchmark):
     np.testing.assert_allclose(ll, np_ll, rtol=1e-10)
 
     fastem_s = _pedantic_seconds(benchmark, iteration, rounds)
-    numpy_s = _median_seconds(lambda: numpy_em_iteration(X, weights, means), rounds)
-    peak = gemm_peak_gflops(_size(4000, 1000))
+    numpy_s = median_time(lambda: numpy_em_iteration(X, weights, means), rounds)
+    peak = gemm_peak_gflops(size(4000, 1000))
     gflops = 4.0 * n * d * k / fastem_s / 1e9
     _report(
         benchmark,
@@ -197,12 +171,12 @@ def test_b4_dense(benchmark):
 def test_b4_dense_float64_rows_in_place(benchmark):
     # What the estimator does not do: multiply float64 rows where they lie
     # instead of its uint8 copy (8x the memory traffic per iteration).
-    n, d, k = _size(200_000, 4_000), 784, 20
+    n, d, k = size(200_000, 4_000), 784, 20
     X = dense_mixture(n, d, k)
     weights, means = initial_parameters(k, d)
     iteration = fastem_iteration(X, k, weights, means)
     iteration()
-    seconds = _pedantic_seconds(benchmark, iteration, _size(5, 3))
+    seconds = _pedantic_seconds(benchmark, iteration, size(5, 3))
     _report(
         benchmark,
         f"B4 dense {n}x{d} K={k}, kernel on float64 rows",
@@ -211,18 +185,18 @@ def test_b4_dense_float64_rows_in_place(benchmark):
 
 
 def test_b4_sparse(benchmark):
-    n, d, k = _size(1_000_000, 20_000), _size(100_000, 20_000), 20
+    n, d, k = size(1_000_000, 20_000), size(100_000, 20_000), 20
     X = sparse_mixture(n, d, k, density=0.001)
     weights, means = initial_parameters(k, d)
     X_validated = binary_csr(X)
     iteration = fastem_iteration(X_validated, k, weights, means)
     params, ll = iteration()
-    rounds = _size(3, 3)
+    rounds = size(3, 3)
     fastem_s = _pedantic_seconds(benchmark, iteration, rounds)
     sp_weights, sp_means, sp_ll = scipy_sparse_em_iteration(X, weights, means)
     np.testing.assert_allclose(params.means, sp_means, atol=1e-9)
     np.testing.assert_allclose(ll, sp_ll, rtol=1e-9)
-    scipy_s = _median_seconds(lambda: scipy_sparse_em_iteration(X, weights, means), rounds)
+    scipy_s = median_time(lambda: scipy_sparse_em_iteration(X, weights, means), rounds)
     _report(
         benchmark,
         f"B4 sparse {n}x{d} nnz={X.nnz} K={k}",

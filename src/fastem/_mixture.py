@@ -484,6 +484,11 @@ class Mixture(DensityMixin, BaseEstimator):
             log_prob += np.log(params.weights)
         return log_prob
 
+    @staticmethod
+    def _output_dtype(X):
+        """dtype of ``predict_proba``/``score_samples`` for validated rows ``X``."""
+        return X.dtype
+
     def _predict_validated(self, X):
         return self._weighted_log_prob(X).argmax(axis=1)
 
@@ -530,7 +535,7 @@ class Mixture(DensityMixin, BaseEstimator):
         weighted = self._weighted_log_prob(X)
         norm = logsumexp(weighted, axis=1)
         with np.errstate(under="ignore"):
-            return np.exp(weighted - norm[:, None]).astype(X.dtype, copy=False)
+            return np.exp(weighted - norm[:, None]).astype(self._output_dtype(X), copy=False)
 
     def score_samples(self, X):
         """Log-likelihood of each row under the model.
@@ -551,7 +556,9 @@ class Mixture(DensityMixin, BaseEstimator):
 
             return fastem_dask.score_samples(self, X)
         X = self._validate_X(X, reset=False)
-        return logsumexp(self._weighted_log_prob(X), axis=1).astype(X.dtype, copy=False)
+        return logsumexp(self._weighted_log_prob(X), axis=1).astype(
+            self._output_dtype(X), copy=False
+        )
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted mean with ``sample_weight``).

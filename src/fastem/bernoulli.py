@@ -21,9 +21,8 @@ from numbers import Integral, Real
 import numba
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ._init import (
     SEEDING_SAMPLE_ROWS,
@@ -802,43 +801,10 @@ class BernoulliMixture(Mixture):
     def _params_from_attributes(self):
         return BernoulliParams.from_means(self.weights_, self.means_)
 
-    # -- outputs in float64 (the validated rows may be uint8) -----------------------------
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Binary data.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-            Responsibilities (float64); rows sum to 1.
-        """
-        check_is_fitted(self, self._attributes_for_fitted)
-        X = self._validate_X(X, reset=False)
-        weighted = self._weighted_log_prob(X)
-        norm = logsumexp(weighted, axis=1)
-        with np.errstate(under="ignore"):
-            return np.exp(weighted - norm[:, None])
-
-    def score_samples(self, X):
-        """Log-likelihood of each row under the model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Binary data.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-            ``log p(x)`` of every row (float64).
-        """
-        check_is_fitted(self, self._attributes_for_fitted)
-        X = self._validate_X(X, reset=False)
-        return logsumexp(self._weighted_log_prob(X), axis=1)
+    @staticmethod
+    def _output_dtype(X):
+        # Validated rows are uint8 or CSR: probabilities and log-likelihoods are float64.
+        return np.float64
 
     def sample(self, n_samples=1):
         """Draw random binary rows from the fitted model.
