@@ -19,6 +19,7 @@ from ._mixture import Mixture
 from ._stats import SufficientStats
 from ._threads import row_groups
 from .kernels import gaussian as gk
+from .kernels._gemm import matmul_path
 
 COVARIANCE_KINDS = {"full": gk.FULL, "tied": gk.TIED, "diag": gk.DIAG, "spherical": gk.SPHERICAL}
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -159,6 +160,8 @@ class GaussianFamily:
         self.n_features = n_features
         self.block_size = block_size
         self.n_stat_features = gk.n_stat_features(self.kind, n_features)
+        # How the kernels multiply their blocks; tests pin each path in turn.
+        self.matmul_path = matmul_path(self.n_stat_features, n_components)
         self.shift = np.zeros(n_features)
         # dtype of the data: only changes the advice in a singular-covariance error.
         self.dtype = np.float64
@@ -227,6 +230,7 @@ class GaussianFamily:
             self.kind,
             self.block_size,
             row_groups(X.shape[0]),
+            self.matmul_path,
         )
         return self._wrap(X, sample_weight, moments, second, ll)
 
@@ -246,6 +250,7 @@ class GaussianFamily:
             self.n_stat_features,
             self.block_size,
             row_groups(X.shape[0]),
+            self.matmul_path,
         )
         return self._wrap(X, sample_weight, moments, second, 0.0)
 

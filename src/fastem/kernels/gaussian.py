@@ -19,6 +19,16 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import fast_exp, group_bounds
+from ._gemm import (
+    COMPONENT_TILE,
+    FEATURE_TILE,
+    MATMUL_BLAS,
+    MATMUL_TILED,
+    ROW_TILE,
+    gemm_nt,
+    gemm_tn,
+    round_up,
+)
 
 FULL = 0
 TIED = 1
@@ -132,24 +142,59 @@ def _sum_log_plus(mx, total, m):
 
 
 @njit(cache=True)
-def _accumulate(Rt, T, xs, w_block, kind, use_blas, part, acc, part_xx, acc_xx):
-    """Add ``R^T T`` (and the tied second moment) of a block to a group's accumulators."""
-    if use_blas:
-        np.dot(Rt, T.T, part)
+def _product_tn(path, W, Wt, T, out):
+    """``out = W.T @ T`` by ``path``; ``Wt`` is ``W.T`` contiguous (the BLAS and loop form)."""
+    if path == MATMUL_TILED:
+        gemm_tn(W, T, out)
+    elif path == MATMUL_BLAS:
+        np.dot(Wt, T, out)
     else:
-        _small_matmul_bt(Rt, T, part)
+        _small_matmul(Wt, T, out)
+
+
+@njit(cache=True)
+def _product_nt(path, R, T, out):
+    """``out = R @ T.T`` by ``path``."""
+    if path == MATMUL_TILED:
+        gemm_nt(R, T, out)
+    elif path == MATMUL_BLAS:
+        np.dot(R, T.T, out)
+    else:
+        _small_matmul_bt(R, T, out)
+
+
+@njit(cache=True)
+def _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc, part_xx, acc_xx):
+    """Add ``R^T T`` (and the tied second moment) of a block to a group's accumulators."""
+    _product_nt(path, Rt, T, part)
     acc += part
     if kind == TIED:
-        xw = xs * w_block.reshape((1, -1))
-        if use_blas:
-            np.dot(xw, xs.T, part_xx)
-        else:
-            _small_matmul_bt(xw, xs, part_xx)
+        for j in range(xs.shape[0]):
+            for r in range(xs.shape[1]):
+                xw[j, r] = xs[j, r] * w_block[r]
+        _product_nt(path, xw, xs, part_xx)
         acc_xx += part_xx
 
 
+@njit(cache=True)
+def _padded_shapes(path, n_features_t, n_components, n_features, block_size):
+    """Block shapes for ``path``: (features, components, tied rows, rows per block).
+
+    The register tiles need components in fours, features in sixes and rows in
+    24s; the padding is zero weights and zero rows, which add nothing.
+    """
+    if path != MATMUL_TILED:
+        return n_features_t, n_components, n_features, block_size
+    return (
+        round_up(n_features_t, FEATURE_TILE),
+        round_up(n_components, COMPONENT_TILE),
+        round_up(n_features, COMPONENT_TILE),
+        round_up(block_size, ROW_TILE),
+    )
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups):
+def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups, path):
     """One fused E-step: responsibilities and sufficient statistics in one pass.
 
     Parameters
@@ -167,6 +212,9 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
         FULL, TIED, DIAG or SPHERICAL.
     block_size, n_groups : int
         Rows per cache-resident block and number of row groups.
+    path : int
+        How blocks are multiplied: ``MATMUL_LOOPS``, ``MATMUL_BLAS`` or
+        ``MATMUL_TILED`` (see :func:`fastem.kernels._gemm.matmul_path`).
 
     Returns
     -------
@@ -179,43 +227,42 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     """
     n, d = X.shape
     F, K = W.shape
-    Wt = np.ascontiguousarray(W.T)
-    Ut = np.ascontiguousarray(tied_prec_chol.T)
-    use_blas = F * K >= 256
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
+    Wp = np.zeros((Fp, Kp))
+    Wp[:F, :K] = W
+    Wt = np.ascontiguousarray(Wp.T)
     dxx = d if kind == TIED else 0
-    acc = np.zeros((n_groups, K, F))
-    acc_xx = np.zeros((n_groups, dxx, dxx))
+    dxp = dp if kind == TIED else 0
+    Up = np.zeros((dxx, dxp))
+    Up[:, :dxx] = tied_prec_chol
+    Ut = np.ascontiguousarray(Up.T)
+    n_blocks = (n + B - 1) // B
+    n_groups = max(1, min(n_groups, n_blocks))
+    acc = np.zeros((n_groups, Kp, Fp))
+    acc_xx = np.zeros((n_groups, dxp, dxx))
     ll = np.zeros(n_groups)
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        B = block_size
-        T = np.zeros((F, B))
+        T = np.zeros((Fp, B))
         xs = np.zeros((d, B))
-        logp = np.empty((K, B))
+        xw = np.zeros((dxp, B))
+        logp = np.zeros((Kp, B))
         mx = np.empty(B)
         total = np.empty(B)
         w_block = np.zeros(B)
-        part = np.empty((K, F))
-        part_xx = np.empty((dxx, dxx))
-        Y = np.empty((dxx, B))
+        part = np.empty((Kp, Fp))
+        part_xx = np.empty((dxp, dxx))
+        Y = np.empty((dxp, B))
         ll_g = 0.0
         for b in range(b0, b1):
             start = b * B
             stop = min(n, start + B)
             m = stop - start
             _fill_features(X, start, stop, shift, kind, xs, T)
-            if use_blas:
-                np.dot(Wt, T, logp)
-            else:
-                _small_matmul(Wt, T, logp)
+            _product_tn(path, Wp, Wt, T, logp)
             if kind == TIED:
-                if use_blas:
-                    np.dot(Ut, xs, Y)
-                else:
-                    _small_matmul(Ut, xs, Y)
+                _product_tn(path, Up, Ut, xs, Y)
                 for r in range(B):
                     total[r] = 0.0
                 for j in range(d):
@@ -254,13 +301,19 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
             for k in range(K):
                 for r in range(B):
                     logp[k, r] *= total[r]
-            _accumulate(logp, T, xs, w_block, kind, use_blas, part, acc[g], part_xx, acc_xx[g])
+            # Padding components carry no responsibility, whatever their products held.
+            for k in range(K, Kp):
+                for r in range(B):
+                    logp[k, r] = 0.0
+            _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
         ll[g] = ll_g
-    return _reduce_groups(acc, acc_xx, ll)
+    return _reduce_groups(acc, acc_xx, ll, K, F)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_size, n_groups):
+def resp_stats(
+    X, sample_weight, shift, resp, labels, kind, n_features_t, block_size, n_groups, path
+):
     """Sufficient statistics for given responsibilities (initialisation).
 
     Either ``resp`` (n_samples, n_components) soft responsibilities or
@@ -272,22 +325,23 @@ def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_
     use_labels = labels.shape[0] > 0
     K = resp.shape[1]
     F = n_features_t
-    use_blas = F * K >= 256
-    n_blocks = (n + block_size - 1) // block_size
+    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
+    n_blocks = (n + B - 1) // B
     n_groups = max(1, min(n_groups, n_blocks))
     dxx = d if kind == TIED else 0
-    acc = np.zeros((n_groups, K, F))
-    acc_xx = np.zeros((n_groups, dxx, dxx))
+    dxp = dp if kind == TIED else 0
+    acc = np.zeros((n_groups, Kp, Fp))
+    acc_xx = np.zeros((n_groups, dxp, dxx))
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        B = block_size
-        T = np.zeros((F, B))
+        T = np.zeros((Fp, B))
         xs = np.zeros((d, B))
-        Rt = np.zeros((K, B))
+        xw = np.zeros((dxp, B))
+        Rt = np.zeros((Kp, B))
         w_block = np.zeros(B)
-        part = np.empty((K, F))
-        part_xx = np.empty((dxx, dxx))
+        part = np.empty((Kp, Fp))
+        part_xx = np.empty((dxp, dxx))
         for b in range(b0, b1):
             start = b * B
             stop = min(n, start + B)
@@ -306,14 +360,14 @@ def resp_stats(X, sample_weight, shift, resp, labels, kind, n_features_t, block_
                     else:
                         for k in range(K):
                             Rt[k, r] = resp[start + r, k] * w
-            _accumulate(Rt, T, xs, w_block, kind, use_blas, part, acc[g], part_xx, acc_xx[g])
-    stats, xx, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups))
+            _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
+    stats, xx, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups), K, F)
     return stats, xx
 
 
 @njit(cache=True)
-def _reduce_groups(acc, acc_xx, ll):
-    """Sum the per-group accumulators in a fixed order."""
+def _reduce_groups(acc, acc_xx, ll, n_components, n_features_t):
+    """Sum the per-group accumulators in a fixed order, dropping the tile padding."""
     stats = acc[0].copy()
     xx = acc_xx[0].copy()
     total = ll[0]
@@ -321,7 +375,12 @@ def _reduce_groups(acc, acc_xx, ll):
         stats += acc[g]
         xx += acc_xx[g]
         total += ll[g]
-    return stats, xx, total
+    d = xx.shape[1]
+    return (
+        np.ascontiguousarray(stats[:n_components, :n_features_t]),
+        np.ascontiguousarray(xx[:d]),
+        total,
+    )
 
 
 @njit(parallel=True, cache=True, nogil=True)
