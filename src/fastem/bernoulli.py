@@ -35,6 +35,8 @@ from ._mixture import Mixture
 from ._stats import SufficientStats
 from .gaussian import _check_weights
 from .kernels import bernoulli as bk
+from .kernels._gemm import MATMUL_BLAS, MATMUL_TILED
+from .kernels._simd import wide_vectors
 
 _RANDOM_INIT_CHUNK = 65536
 # Elements of a float64 block of dense rows: about 1 MiB keeps it in L2 next to
@@ -253,6 +255,8 @@ class BernoulliFamily:
         if block_size is None:
             block_size = min(1024, max(64, _BLOCK_ELEMENTS // max(1, n_features)))
         self.block_size = block_size
+        # How the dense kernels multiply their blocks; tests pin each path in turn.
+        self.matmul_path = MATMUL_TILED if wide_vectors() else MATMUL_BLAS
         self.dtype = np.float64
         # No centre: sums of 0/1 rows do not cancel, so the statistics need no shift.
         self.shift = None
@@ -279,7 +283,15 @@ class BernoulliFamily:
                 X.indptr, X.indices, sample_weight, W, c, resp, mode, self._n_groups(X)
             )
         return bk.dense_stats(
-            X, sample_weight, W, c, resp, mode, self.block_size, self._n_groups(X)
+            X,
+            sample_weight,
+            W,
+            c,
+            resp,
+            mode,
+            self.block_size,
+            self._n_groups(X),
+            self.matmul_path,
         )
 
     def scores(self, X, W, c):
@@ -288,7 +300,7 @@ class BernoulliFamily:
         W = np.ascontiguousarray(W, dtype=np.float64)
         if isinstance(X, BinaryCSR):
             return bk.csr_scores(X.indptr, X.indices, W, c, self._n_groups(X))
-        return bk.dense_scores(X, W, c, self.block_size, self._n_groups(X))
+        return bk.dense_scores(X, W, c, self.block_size, self._n_groups(X), self.matmul_path)
 
     def _wrap(self, X, sample_weight, counts, sums, total):
         weight_sum = float(sample_weight.sum()) if sample_weight.size else float(X.shape[0])

@@ -50,129 +50,204 @@ def matmul_path(n_features_t, n_components):
 
 @njit(cache=True, nogil=True)
 def gemm_tn(W, T, out):
-    """``out[:K] = W.T @ T`` for ``W`` (F, K) and ``T`` (F, B), all C-contiguous float64.
+    """``out = W.T @ T`` for ``W`` (F, K) and ``T`` (F, B).
 
-    ``K`` must be a multiple of :data:`COMPONENT_TILE` and ``B`` of
-    :data:`ROW_TILE`.  Tiles of 8 components by 24 rows: per feature three
-    vector loads of ``T`` and eight broadcasts of ``W`` feed 24 FMAs.
+    ``T`` and ``out`` (K, B) are C-contiguous float64 and ``B`` is a multiple of
+    8; ``W`` may have any real dtype and any layout (a transposed view gives
+    ``A @ T`` for ``A`` (K, F)), since its elements are read one at a time and
+    broadcast.  Tiles of 8 rows of ``out`` by 24 columns: per step of the
+    reduction three vector loads of ``T`` and eight broadcasts of ``W`` feed
+    24 FMAs.  Edges take narrower tiles.
     """
-    F, K = W.shape
+    K = W.shape[1]
     B = T.shape[1]
-    k0 = 0
-    while k0 + 8 <= K:
-        for b0 in range(0, B, ROW_TILE):
-            a00 = vzero()
-            a01 = vzero()
-            a02 = vzero()
-            a10 = vzero()
-            a11 = vzero()
-            a12 = vzero()
-            a20 = vzero()
-            a21 = vzero()
-            a22 = vzero()
-            a30 = vzero()
-            a31 = vzero()
-            a32 = vzero()
-            a40 = vzero()
-            a41 = vzero()
-            a42 = vzero()
-            a50 = vzero()
-            a51 = vzero()
-            a52 = vzero()
-            a60 = vzero()
-            a61 = vzero()
-            a62 = vzero()
-            a70 = vzero()
-            a71 = vzero()
-            a72 = vzero()
-            for f in range(F):
-                t = T[f]
-                w = W[f]
-                x0 = vload(t, b0)
-                x1 = vload(t, b0 + 8)
-                x2 = vload(t, b0 + 16)
-                s = vsplat(w[k0])
-                a00 = vfma(s, x0, a00)
-                a01 = vfma(s, x1, a01)
-                a02 = vfma(s, x2, a02)
-                s = vsplat(w[k0 + 1])
-                a10 = vfma(s, x0, a10)
-                a11 = vfma(s, x1, a11)
-                a12 = vfma(s, x2, a12)
-                s = vsplat(w[k0 + 2])
-                a20 = vfma(s, x0, a20)
-                a21 = vfma(s, x1, a21)
-                a22 = vfma(s, x2, a22)
-                s = vsplat(w[k0 + 3])
-                a30 = vfma(s, x0, a30)
-                a31 = vfma(s, x1, a31)
-                a32 = vfma(s, x2, a32)
-                s = vsplat(w[k0 + 4])
-                a40 = vfma(s, x0, a40)
-                a41 = vfma(s, x1, a41)
-                a42 = vfma(s, x2, a42)
-                s = vsplat(w[k0 + 5])
-                a50 = vfma(s, x0, a50)
-                a51 = vfma(s, x1, a51)
-                a52 = vfma(s, x2, a52)
-                s = vsplat(w[k0 + 6])
-                a60 = vfma(s, x0, a60)
-                a61 = vfma(s, x1, a61)
-                a62 = vfma(s, x2, a62)
-                s = vsplat(w[k0 + 7])
-                a70 = vfma(s, x0, a70)
-                a71 = vfma(s, x1, a71)
-                a72 = vfma(s, x2, a72)
-            _store3(out[k0], b0, a00, a01, a02)
-            _store3(out[k0 + 1], b0, a10, a11, a12)
-            _store3(out[k0 + 2], b0, a20, a21, a22)
-            _store3(out[k0 + 3], b0, a30, a31, a32)
-            _store3(out[k0 + 4], b0, a40, a41, a42)
-            _store3(out[k0 + 5], b0, a50, a51, a52)
-            _store3(out[k0 + 6], b0, a60, a61, a62)
-            _store3(out[k0 + 7], b0, a70, a71, a72)
-        k0 += 8
-    if k0 < K:
-        # The last four components: half a tile.
-        for b0 in range(0, B, ROW_TILE):
-            a00 = vzero()
-            a01 = vzero()
-            a02 = vzero()
-            a10 = vzero()
-            a11 = vzero()
-            a12 = vzero()
-            a20 = vzero()
-            a21 = vzero()
-            a22 = vzero()
-            a30 = vzero()
-            a31 = vzero()
-            a32 = vzero()
-            for f in range(F):
-                t = T[f]
-                w = W[f]
-                x0 = vload(t, b0)
-                x1 = vload(t, b0 + 8)
-                x2 = vload(t, b0 + 16)
-                s = vsplat(w[k0])
-                a00 = vfma(s, x0, a00)
-                a01 = vfma(s, x1, a01)
-                a02 = vfma(s, x2, a02)
-                s = vsplat(w[k0 + 1])
-                a10 = vfma(s, x0, a10)
-                a11 = vfma(s, x1, a11)
-                a12 = vfma(s, x2, a12)
-                s = vsplat(w[k0 + 2])
-                a20 = vfma(s, x0, a20)
-                a21 = vfma(s, x1, a21)
-                a22 = vfma(s, x2, a22)
-                s = vsplat(w[k0 + 3])
-                a30 = vfma(s, x0, a30)
-                a31 = vfma(s, x1, a31)
-                a32 = vfma(s, x2, a32)
-            _store3(out[k0], b0, a00, a01, a02)
-            _store3(out[k0 + 1], b0, a10, a11, a12)
-            _store3(out[k0 + 2], b0, a20, a21, a22)
-            _store3(out[k0 + 3], b0, a30, a31, a32)
+    wide = B - B % ROW_TILE
+    for b0 in range(0, wide, ROW_TILE):
+        k0 = 0
+        while k0 + 8 <= K:
+            _tn_8x3(W, T, out, k0, b0)
+            k0 += 8
+        if k0 + 4 <= K:
+            _tn_4x3(W, T, out, k0, b0)
+            k0 += 4
+        for k in range(k0, K):
+            _tn_1x3(W, T, out, k, b0)
+    for b0 in range(wide, B, 8):
+        k0 = 0
+        while k0 + 8 <= K:
+            _tn_8x1(W, T, out, k0, b0)
+            k0 += 8
+        for k in range(k0, K):
+            _tn_1x1(W, T, out, k, b0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tn_8x3(W, T, out, k0, b0):
+    a00 = vzero()
+    a01 = vzero()
+    a02 = vzero()
+    a10 = vzero()
+    a11 = vzero()
+    a12 = vzero()
+    a20 = vzero()
+    a21 = vzero()
+    a22 = vzero()
+    a30 = vzero()
+    a31 = vzero()
+    a32 = vzero()
+    a40 = vzero()
+    a41 = vzero()
+    a42 = vzero()
+    a50 = vzero()
+    a51 = vzero()
+    a52 = vzero()
+    a60 = vzero()
+    a61 = vzero()
+    a62 = vzero()
+    a70 = vzero()
+    a71 = vzero()
+    a72 = vzero()
+    for f in range(T.shape[0]):
+        t = T[f]
+        w = W[f]
+        x0 = vload(t, b0)
+        x1 = vload(t, b0 + 8)
+        x2 = vload(t, b0 + 16)
+        s = vsplat(w[k0])
+        a00 = vfma(s, x0, a00)
+        a01 = vfma(s, x1, a01)
+        a02 = vfma(s, x2, a02)
+        s = vsplat(w[k0 + 1])
+        a10 = vfma(s, x0, a10)
+        a11 = vfma(s, x1, a11)
+        a12 = vfma(s, x2, a12)
+        s = vsplat(w[k0 + 2])
+        a20 = vfma(s, x0, a20)
+        a21 = vfma(s, x1, a21)
+        a22 = vfma(s, x2, a22)
+        s = vsplat(w[k0 + 3])
+        a30 = vfma(s, x0, a30)
+        a31 = vfma(s, x1, a31)
+        a32 = vfma(s, x2, a32)
+        s = vsplat(w[k0 + 4])
+        a40 = vfma(s, x0, a40)
+        a41 = vfma(s, x1, a41)
+        a42 = vfma(s, x2, a42)
+        s = vsplat(w[k0 + 5])
+        a50 = vfma(s, x0, a50)
+        a51 = vfma(s, x1, a51)
+        a52 = vfma(s, x2, a52)
+        s = vsplat(w[k0 + 6])
+        a60 = vfma(s, x0, a60)
+        a61 = vfma(s, x1, a61)
+        a62 = vfma(s, x2, a62)
+        s = vsplat(w[k0 + 7])
+        a70 = vfma(s, x0, a70)
+        a71 = vfma(s, x1, a71)
+        a72 = vfma(s, x2, a72)
+    _store3(out[k0], b0, a00, a01, a02)
+    _store3(out[k0 + 1], b0, a10, a11, a12)
+    _store3(out[k0 + 2], b0, a20, a21, a22)
+    _store3(out[k0 + 3], b0, a30, a31, a32)
+    _store3(out[k0 + 4], b0, a40, a41, a42)
+    _store3(out[k0 + 5], b0, a50, a51, a52)
+    _store3(out[k0 + 6], b0, a60, a61, a62)
+    _store3(out[k0 + 7], b0, a70, a71, a72)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tn_4x3(W, T, out, k0, b0):
+    a00 = vzero()
+    a01 = vzero()
+    a02 = vzero()
+    a10 = vzero()
+    a11 = vzero()
+    a12 = vzero()
+    a20 = vzero()
+    a21 = vzero()
+    a22 = vzero()
+    a30 = vzero()
+    a31 = vzero()
+    a32 = vzero()
+    for f in range(T.shape[0]):
+        t = T[f]
+        w = W[f]
+        x0 = vload(t, b0)
+        x1 = vload(t, b0 + 8)
+        x2 = vload(t, b0 + 16)
+        s = vsplat(w[k0])
+        a00 = vfma(s, x0, a00)
+        a01 = vfma(s, x1, a01)
+        a02 = vfma(s, x2, a02)
+        s = vsplat(w[k0 + 1])
+        a10 = vfma(s, x0, a10)
+        a11 = vfma(s, x1, a11)
+        a12 = vfma(s, x2, a12)
+        s = vsplat(w[k0 + 2])
+        a20 = vfma(s, x0, a20)
+        a21 = vfma(s, x1, a21)
+        a22 = vfma(s, x2, a22)
+        s = vsplat(w[k0 + 3])
+        a30 = vfma(s, x0, a30)
+        a31 = vfma(s, x1, a31)
+        a32 = vfma(s, x2, a32)
+    _store3(out[k0], b0, a00, a01, a02)
+    _store3(out[k0 + 1], b0, a10, a11, a12)
+    _store3(out[k0 + 2], b0, a20, a21, a22)
+    _store3(out[k0 + 3], b0, a30, a31, a32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tn_1x3(W, T, out, k, b0):
+    a0 = vzero()
+    a1 = vzero()
+    a2 = vzero()
+    for f in range(T.shape[0]):
+        t = T[f]
+        s = vsplat(W[f, k])
+        a0 = vfma(s, vload(t, b0), a0)
+        a1 = vfma(s, vload(t, b0 + 8), a1)
+        a2 = vfma(s, vload(t, b0 + 16), a2)
+    _store3(out[k], b0, a0, a1, a2)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tn_8x1(W, T, out, k0, b0):
+    a0 = vzero()
+    a1 = vzero()
+    a2 = vzero()
+    a3 = vzero()
+    a4 = vzero()
+    a5 = vzero()
+    a6 = vzero()
+    a7 = vzero()
+    for f in range(T.shape[0]):
+        w = W[f]
+        x = vload(T[f], b0)
+        a0 = vfma(vsplat(w[k0]), x, a0)
+        a1 = vfma(vsplat(w[k0 + 1]), x, a1)
+        a2 = vfma(vsplat(w[k0 + 2]), x, a2)
+        a3 = vfma(vsplat(w[k0 + 3]), x, a3)
+        a4 = vfma(vsplat(w[k0 + 4]), x, a4)
+        a5 = vfma(vsplat(w[k0 + 5]), x, a5)
+        a6 = vfma(vsplat(w[k0 + 6]), x, a6)
+        a7 = vfma(vsplat(w[k0 + 7]), x, a7)
+    vstore(out[k0], b0, a0)
+    vstore(out[k0 + 1], b0, a1)
+    vstore(out[k0 + 2], b0, a2)
+    vstore(out[k0 + 3], b0, a3)
+    vstore(out[k0 + 4], b0, a4)
+    vstore(out[k0 + 5], b0, a5)
+    vstore(out[k0 + 6], b0, a6)
+    vstore(out[k0 + 7], b0, a7)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tn_1x1(W, T, out, k, b0):
+    a = vzero()
+    for f in range(T.shape[0]):
+        a = vfma(vsplat(W[f, k]), vload(T[f], b0), a)
+    vstore(out[k], b0, a)
 
 
 @njit(cache=True, inline="always")

@@ -27,6 +27,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ._common import fast_exp, group_bounds
+from ._gemm import MATMUL_TILED, gemm_tn, round_up
 
 SOFT = 0
 HARD = 1
@@ -114,7 +115,35 @@ def _reduce(counts, sums, total):
 
 
 @njit(cache=True)
-def _dense_group(X, sample_weight, W, c, resp, mode, block_size, b0, b1, counts, sums):
+def _padded_weights(W, path):
+    """``W`` (D, K) with zero columns up to the register tiles' width (8) on the tiled path."""
+    if path != MATMUL_TILED:
+        return W
+    Wp = np.zeros((W.shape[0], round_up(W.shape[1], 8)))
+    Wp[:, : W.shape[1]] = W
+    return Wp
+
+
+@njit(cache=True)
+def _widened_rows(X, start, stop, path, buffer):
+    """Rows ``start:stop`` as float64 for BLAS; nothing (no copy) for the tiles,
+    which read the 0/1 rows in their own dtype."""
+    if path == MATMUL_TILED:
+        return buffer[:0]
+    return _float_rows(X, start, stop, buffer)
+
+
+@njit(cache=True)
+def _block_scores(X, start, stop, Xf, Wp, path, out):
+    """``X[start:stop] @ Wp`` into ``out[:m]`` (``Xf``: see :func:`_widened_rows`)."""
+    if path == MATMUL_TILED:
+        gemm_tn(X[start:stop].T, Wp, out[: stop - start])
+    else:
+        np.dot(Xf, Wp, out[: stop - start])
+
+
+@njit(cache=True)
+def _dense_group(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts, sums, path):
     """Blocks ``b0:b1`` of :func:`dense_stats` into one group's accumulators.
 
     Serial: the ``prange`` of :func:`dense_stats` hands one call to each row
@@ -122,43 +151,53 @@ def _dense_group(X, sample_weight, W, c, resp, mode, block_size, b0, b1, counts,
     """
     n, d = X.shape
     K = c.shape[0]
+    Kp = Wp.shape[1]
     counts[:] = 0.0
     sums[:, :] = 0.0
     weighted = sample_weight.shape[0] > 0
     hard = mode == HARD
-    buffer = np.empty((block_size, d))
-    scores = np.empty((block_size, K))
-    part = np.empty((d, K))
+    tiled = path == MATMUL_TILED
+    buffer = np.empty((0 if tiled else block_size, d))
+    scores = np.zeros((block_size, Kp))
+    part = np.empty((d, Kp))
     total = 0.0
     for b in range(b0, b1):
         start = b * block_size
         stop = min(n, start + block_size)
         m = stop - start
-        Xb = _float_rows(X, start, stop, buffer)
         R = scores[:m]
+        Xf = _widened_rows(X, start, stop, path, buffer)
         if mode == GIVEN:
             for r in range(m):
                 w = sample_weight[start + r] if weighted else 1.0
                 for k in range(K):
                     R[r, k] = resp[start + r, k] * w
         else:
-            np.dot(Xb, W, R)
+            _block_scores(X, start, stop, Xf, Wp, path, scores)
             for r in range(m):
                 w = sample_weight[start + r] if weighted else 1.0
-                row = R[r]
+                row = R[r, :K]
                 for k in range(K):
                     row[k] += c[k]
                 total += _finish_row(row, w, hard)
+                # Padding components take no responsibility.
+                for k in range(K, Kp):
+                    R[r, k] = 0.0
         for r in range(m):
             for k in range(K):
                 counts[k] += R[r, k]
-        np.dot(Xb.T, R, part)
-        sums += part
+        if tiled:
+            gemm_tn(X[start:stop], R, part)
+        else:
+            np.dot(Xf.T, R, part)
+        for j in range(d):
+            for k in range(K):
+                sums[j, k] += part[j, k]
     return total
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups):
+def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups, path):
     """One fused pass over dense rows: responsibilities and statistics.
 
     Parameters
@@ -177,6 +216,9 @@ def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups):
         SOFT (EM), HARD (k-means assignment) or GIVEN.
     block_size, n_groups : int
         Rows per block and number of row groups.
+    path : int
+        ``MATMUL_TILED`` (the register tiles of ``_gemm``, which read uint8
+        rows without widening them) or ``MATMUL_BLAS``.
 
     Returns
     -------
@@ -190,45 +232,47 @@ def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups):
     """
     n, d = X.shape
     K = c.shape[0]
+    Wp = _padded_weights(W, path)
     n_blocks = (n + block_size - 1) // block_size
     n_groups = max(1, min(n_groups, n_blocks))
     counts, sums, total = _group_accumulators(n_groups, d, K)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         total[g] = _dense_group(
-            X, sample_weight, W, c, resp, mode, block_size, b0, b1, counts[g], sums[g]
+            X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts[g], sums[g], path
         )
     return _reduce(counts, sums, total)
 
 
 @njit(cache=True)
-def _dense_scores_group(X, W, c, block_size, b0, b1, out):
+def _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out):
     """Blocks ``b0:b1`` of :func:`dense_scores` (serial, see :func:`_dense_group`)."""
     n, d = X.shape
     K = c.shape[0]
-    buffer = np.empty((block_size, d))
+    buffer = np.empty((0 if path == MATMUL_TILED else block_size, d))
+    scores = np.empty((block_size, Wp.shape[1]))
     for b in range(b0, b1):
         start = b * block_size
         stop = min(n, start + block_size)
-        Xb = _float_rows(X, start, stop, buffer)
-        O = out[start:stop]
-        np.dot(Xb, W, O)
+        Xf = _widened_rows(X, start, stop, path, buffer)
+        _block_scores(X, start, stop, Xf, Wp, path, scores)
         for r in range(stop - start):
             for k in range(K):
-                O[r, k] += c[k]
+                out[start + r, k] = scores[r, k] + c[k]
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def dense_scores(X, W, c, block_size, n_groups):
+def dense_scores(X, W, c, block_size, n_groups, path):
     """``X @ W + c`` for dense rows, shape (n_samples, n_components), float64."""
-    n, d = X.shape
+    n = X.shape[0]
     K = c.shape[0]
+    Wp = _padded_weights(W, path)
     out = np.empty((n, K))
     n_blocks = (n + block_size - 1) // block_size
     n_groups = max(1, min(n_groups, n_blocks))
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        _dense_scores_group(X, W, c, block_size, b0, b1, out)
+        _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out)
     return out
 
 
