@@ -1,8 +1,11 @@
 """Shared helpers of the benchmarks: sizes, data, timing, the machine's GEMM peak."""
 
+import functools
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -57,6 +60,43 @@ def gemm_peak_gflops(n=3000, rounds=3):
     b = rng.standard_normal((n, n))
     a @ b
     return 2 * n**3 / min(median_time(lambda: a @ b, 1) for _ in range(rounds)) / 1e9
+
+
+@functools.cache
+def wide_gemm_peak_gflops(n=3000, rounds=3):
+    """The same peak with OpenBLAS forced onto its AVX-512 kernels, or None.
+
+    NumPy's OpenBLAS picks 256-bit kernels on CPUs it does not recognise (AMD
+    Zen 5 among them) although they run 512-bit FMAs at full rate; fastem's
+    tiled kernels use them. The kernel type is fixed when OpenBLAS loads, so
+    this runs in a child process with ``OPENBLAS_CORETYPE=SkylakeX``.
+    """
+    from fastem.kernels._simd import wide_vectors
+
+    if not wide_vectors():
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); from _common import gemm_peak_gflops; "
+        f"print(gemm_peak_gflops({n}, {rounds}))"
+    )
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def peak_note(rate, peak):
+    """``rate`` as a share of NumPy's GEMM peak and, where it differs, of the AVX-512 one."""
+    note = f"{rate:.0f} GFLOP/s = {rate / peak:.0%} of NumPy's float64 GEMM peak {peak:.0f}"
+    wide = wide_gemm_peak_gflops()
+    if wide is not None and wide > 1.2 * peak:
+        note += f" ({rate / wide:.0%} of {wide:.0f} with OpenBLAS's AVX-512 kernels)"
+    return note
 
 
 def machine():

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
-from _common import FULL, gemm_peak_gflops, median_time, size
+from _common import FULL, gemm_peak_gflops, median_time, size, wide_gemm_peak_gflops
 from fastem import BernoulliMixture
 from fastem._threads import kernel_threads
 from fastem.bernoulli import BernoulliParams, binary_csr
@@ -163,6 +163,7 @@ def test_b4_dense(benchmark):
             "kernel_gflops": gflops,
             "gemm_peak_gflops": peak,
             "fraction_of_peak": gflops / peak,
+            "avx512_gemm_peak_gflops": wide_gemm_peak_gflops(),
             "sizes": "full" if FULL else "smoke",
         },
     )

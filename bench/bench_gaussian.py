@@ -23,6 +23,7 @@ from _common import (
     blobs,
     gemm_peak_gflops,
     median_time,
+    peak_note,
     seconds_per_iteration,
     size,
 )
@@ -88,7 +89,7 @@ def test_em_iteration(benchmark, case):
     if case.startswith("B1") or case.startswith("B2"):
         peak = gemm_peak_gflops()
         rate = _gemm_flops(n_samples, n_features, n_components, covariance_type) / fastem_s / 1e9
-        note = f"{rate:.0f} GFLOP/s = {rate / peak:.0%} of float64 GEMM peak {peak:.0f}"
+        note = peak_note(rate, peak)
         benchmark.extra_info["fraction_of_gemm_peak"] = rate / peak
     benchmark.extra_info.update(
         fastem_s_per_iter=fastem_s, sklearn_s_per_iter=sklearn_s, speedup=sklearn_s / fastem_s

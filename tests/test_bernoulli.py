@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import adjusted_rand_score
@@ -19,6 +20,8 @@ from fastem import BernoulliMixture
 from fastem._threads import kernel_threads
 from fastem.bernoulli import BernoulliFamily, BernoulliParams, binary_csr
 from fastem.kernels import bernoulli as bk
+from fastem.kernels._gemm import MATMUL_BLAS, MATMUL_TILED
+from matmul_paths import BERNOULLI_PATHS, pin_matmul_path
 
 INITS = ["kmeans", "k-means++", "random", "random_from_data"]
 
@@ -396,11 +399,13 @@ def test_dask_arrays_fit_like_in_memory():
 
 
 # -- kernels ---------------------------------------------------------------------------
-def test_kernels_are_independent_of_groups_and_blocks():
+@BERNOULLI_PATHS
+def test_kernels_are_independent_of_groups_and_blocks(path):
     X, *_ = make_binary(n_samples=1001, n_features=9)
     X[::17] = 0.0  # rows without any one (empty CSR rows)
     w0, m0 = start(3, 9)
     family = BernoulliFamily(3, 9)
+    family.matmul_path = path  # log_prob of dense rows below
     params = BernoulliParams.from_means(w0, m0)
     csr = binary_csr(sp.csr_matrix(X))
     sw = np.random.default_rng(0).uniform(size=X.shape[0])
@@ -418,6 +423,7 @@ def test_kernels_are_independent_of_groups_and_blocks():
                     bk.SOFT,
                     block,
                     n_groups,
+                    path,
                 )
                 got_csr = bk.csr_stats(
                     csr.indptr,
@@ -438,6 +444,67 @@ def test_kernels_are_independent_of_groups_and_blocks():
         scores = family.log_prob(csr.rows(10, 20), params)
         assert_allclose(scores, family.log_prob(X[10:20], params), atol=1e-12)
         assert_allclose(scores + np.log(w0), ref.log_joint(X[10:20], w0, m0), rtol=1e-12)
+
+
+# uint8 is what the estimator passes (widened per block for BLAS); float64 rows are
+# multiplied in place. float32 would take uint8's branch, at one more compilation.
+@BERNOULLI_PATHS
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_dense_kernel_modes_match_numpy(path, dtype):
+    # K = 9 pads to 16 components on the tiled path (a full 8-wide tile and a padded
+    # one); blocks of 50 rows over 2 groups leave a partial last block in each.
+    rng = np.random.default_rng(7)
+    n, D, K = 301, 13, 9
+    X = (rng.random((n, D)) < 0.4).astype(dtype)
+    X64 = X.astype(np.float64)
+    W = rng.normal(size=(D, K))
+    c = rng.normal(size=K)
+    sw = rng.uniform(0.5, 2.0, n)
+    resp = rng.dirichlet(np.ones(K), size=n)
+    S = X64 @ W + c
+    lse = logsumexp(S, axis=1)
+    hard = np.eye(K)[S.argmax(axis=1)]
+    cases = {
+        bk.SOFT: (np.exp(S - lse[:, None]), sw @ lse),
+        bk.HARD: (hard, sw @ S.max(axis=1)),
+        bk.GIVEN: (resp, 0.0),
+    }
+    with kernel_threads(None):
+        for mode, (r, expected_total) in cases.items():
+            given = resp if mode == bk.GIVEN else np.zeros((0, K))
+            counts, sums, total = bk.dense_stats(X, sw, W, c, given, mode, 50, 2, path)
+            r = r * sw[:, None]
+            assert_allclose(counts, r.sum(0), rtol=1e-12, err_msg=str(mode))
+            assert_allclose(sums, X64.T @ r, rtol=1e-12, atol=1e-12, err_msg=str(mode))
+            assert total == pytest.approx(expected_total, rel=1e-12)
+        scores = bk.dense_scores(X, W, c, 50, 2, path)
+    assert scores.shape == (n, K)
+    assert_allclose(scores, S, rtol=1e-13, atol=1e-13)
+
+
+def test_dense_fit_is_the_same_on_every_path(monkeypatch):
+    # The paths differ only in the order of their float64 sums: a whole fit from the
+    # same start, and what it predicts, must agree to round-off. K = 5 runs on 8
+    # padded components on the tiled path; blocks of 264 rows leave a partial one.
+    X, *_ = make_binary(n_samples=700, n_features=23, n_components=5, seed=3)
+    sw = np.random.default_rng(4).uniform(0.2, 2.0, X.shape[0])
+    w0, m0 = start(5, 23, seed=5)
+    fits = []
+    for path in (MATMUL_BLAS, MATMUL_TILED):
+        with monkeypatch.context() as patch:
+            families = pin_matmul_path(patch, BernoulliMixture, path)
+            bm = fit_from(X, w0, m0, 15, sample_weight=sw)
+            fits.append((bm, bm.predict_proba(X), bm.score_samples(X)))
+        # The fit and the predictions ran on the pinned path.
+        assert len(families) >= 3 and all(f.matmul_path == path for f in families)
+    (a, proba_a, score_a), (b, proba_b, score_b) = fits
+    assert_allclose(a.means_, b.means_, rtol=1e-10)
+    assert_allclose(a.weights_, b.weights_, rtol=1e-10)
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-10)
+    assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
+    assert a.n_iter_ == b.n_iter_ == 15
+    assert_allclose(proba_a, proba_b, rtol=1e-10, atol=1e-12)
+    assert_allclose(score_a, score_b, rtol=1e-10)
 
 
 def test_csr_kernel_blocks_of_rows():

@@ -16,6 +16,8 @@ from fastem._drivers import exact_em
 from fastem._sources import ArraySource
 from fastem._threads import MIN_ROWS_PER_GROUP, kernel_threads, row_groups
 from fastem.gaussian import GaussianFamily, GaussianParams
+from fastem.kernels._gemm import MATMUL_BLAS, MATMUL_LOOPS, MATMUL_TILED
+from matmul_paths import GAUSSIAN_PATHS, pin_matmul_path
 from synthetic import make_blobs
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -134,8 +136,9 @@ def big_blobs():
     return X + 20.0
 
 
-def _em_with_family(X, w, params, covariance_type, block_size, n_iter=4):
+def _em_with_family(X, w, params, covariance_type, block_size, path, n_iter=4):
     family = GaussianFamily(covariance_type, params.means.shape[0], X.shape[1], block_size)
+    family.matmul_path = path
     source = ArraySource(X, w)
     with kernel_threads(None):
         family.set_shift(source)
@@ -146,10 +149,14 @@ def _em_with_family(X, w, params, covariance_type, block_size, n_iter=4):
     return stats, params, bounds
 
 
+# Each path blocks its own way (the tiles round rows per block up to 24, so blocks of 1
+# and 7 rows become 24, and pad the statistics to sixes): blocks and groups must not
+# show on any.
+@GAUSSIAN_PATHS
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
 def test_block_size_and_row_groups_do_not_change_the_fit(
-    big_blobs, covariance_type, weighted, monkeypatch
+    big_blobs, covariance_type, weighted, path, monkeypatch
 ):
     X = big_blobs
     w = np.random.RandomState(0).uniform(0.0, 2.0, X.shape[0]) if weighted else np.empty(0)
@@ -163,16 +170,47 @@ def test_block_size_and_row_groups_do_not_change_the_fit(
     # Row groups are normally the thread count (capped for small inputs); any count must
     # give the same sums, whatever the machine this runs on.
     monkeypatch.setattr(fastem.gaussian, "row_groups", lambda n_rows: 1)
-    base_stats, base, base_bounds = _em_with_family(X, w, start, covariance_type, 256)
+    base_stats, base, base_bounds = _em_with_family(X, w, start, covariance_type, 256, path)
     for block_size, n_groups in [(1, 1), (7, 2), (7, 3), (256, 2), (4096, 1), (4096, 2), (99, 5)]:
         monkeypatch.setattr(fastem.gaussian, "row_groups", lambda n_rows, g=n_groups: g)
-        stats, params, bounds = _em_with_family(X, w, start, covariance_type, block_size)
+        stats, params, bounds = _em_with_family(X, w, start, covariance_type, block_size, path)
         for name, array in stats.arrays.items():
             ref.assert_rel_close(array, base_stats.arrays[name], 1e-12, name)
         assert stats.log_likelihood == pytest.approx(base_stats.log_likelihood, rel=1e-12)
         for name in ("weights", "means", "covariances", "precisions_cholesky"):
             ref.assert_rel_close(getattr(params, name), getattr(base, name), 1e-10, name)
         np.testing.assert_allclose(bounds, base_bounds, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
+def test_matmul_path_does_not_change_the_fit(covariance_type, weighted, monkeypatch):
+    # Loops, BLAS and the register tiles differ only in the order of their float64 sums:
+    # from the same start, whole fits agree to round-off. On the tiled path D = 5 pads
+    # the statistics (full 21 -> 24, diag 11 -> 12, spherical 7 -> 12) and the tied
+    # precision factor (5 -> 8 columns), K = 3 pads to 4, and 700 rows end in a
+    # partial block.
+    X, _ = make_blobs(n_samples=700, n_features=5, n_components=3, separation=5.0, seed=11)
+    X += 20.0
+    w = np.random.RandomState(2).uniform(0.2, 2.0, X.shape[0]) if weighted else None
+    kwargs = dict(
+        n_components=3,
+        covariance_type=covariance_type,
+        tol=0.0,
+        max_iter=10,
+        **_inits(X, 3, covariance_type, seed=3),
+    )
+    fits = []
+    for path in (MATMUL_LOOPS, MATMUL_BLAS, MATMUL_TILED):
+        with monkeypatch.context() as patch:
+            families = pin_matmul_path(patch, GaussianMixture, path)
+            fits.append(_fit(X, w, **kwargs))
+        assert families and all(f.matmul_path == path for f in families)
+    loops, *others = fits
+    for other in others:
+        _assert_same_model(other, loops, 1e-10)
+        np.testing.assert_allclose(other.lower_bounds_, loops.lower_bounds_, rtol=1e-10)
+        assert other.n_iter_ == 10
 
 
 # -- weights mean what they say ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastem import GaussianMixture
 from fastem._sources import ArraySource
 from fastem.gaussian import GaussianFamily, GaussianParams, precision_cholesky
 from fastem.kernels._common import fast_exp_array
+from matmul_paths import GAUSSIAN_PATHS, pin_matmul_path
 from synthetic import make_blobs
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -41,10 +42,11 @@ def _compare(actual, desired, rtol):
         ref.assert_rel_close(actual[name], desired[name], rtol, name)
 
 
+@GAUSSIAN_PATHS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype):
+def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype, path):
     X64, w = data
     X = X64.astype(dtype)
     w = w if weighted else None
@@ -54,6 +56,7 @@ def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype
     )
 
     family = GaussianFamily(covariance_type, N_COMPONENTS, X.shape[1])
+    family.matmul_path = path
     family.dtype = X.dtype
     w_arr = np.empty(0) if w is None else w
     family.set_shift(ArraySource(X, w_arr))
@@ -68,10 +71,43 @@ def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype
     assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=rtol)
 
 
+@GAUSSIAN_PATHS
+@pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
+def test_family_em_step_matches_reference_for_small_shapes(covariance_type, path):
+    # Every small (D, K): on the tiled path each pads differently (components to 4,
+    # statistics to 6, the tied factor to 4 columns), including no padding at all.
+    rng = np.random.RandomState(9)
+    for D in range(1, 8):
+        X, _ = make_blobs(n_samples=77, n_features=D, n_components=2, separation=2.0, seed=D)
+        X += 10.0
+        w = rng.uniform(0.5, 2.0, X.shape[0])
+        for K in range(1, 7):
+            weights, means, covariances = ref.random_params(rng, K, D, covariance_type)
+            means = 0.3 * means + X.mean(axis=0)
+            expected, expected_ll = ref.em_step(
+                X, w, weights, means, covariances, covariance_type, REG
+            )
+            family = GaussianFamily(covariance_type, K, D)
+            family.matmul_path = path
+            family.set_shift(ArraySource(X, w))
+            params = GaussianParams(
+                weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
+            )
+            stats = family.estep_stats(X, w, params)
+            new = family.m_step(stats, REG)
+            for name in ("weights", "means", "covariances", "precisions_cholesky"):
+                ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {D=} {K=}")
+            assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=1e-10), (D, K)
+
+
+@GAUSSIAN_PATHS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_estimator_one_iteration_matches_reference(data, covariance_type, weighted, dtype):
+def test_estimator_one_iteration_matches_reference(
+    data, covariance_type, weighted, dtype, path, monkeypatch
+):
+    pin_matmul_path(monkeypatch, GaussianMixture, path)
     X64, w = data
     X = X64.astype(dtype)
     w = w if weighted else None
@@ -108,13 +144,15 @@ def test_estimator_one_iteration_matches_reference(data, covariance_type, weight
     assert gm.n_iter_ == 1
 
 
+@GAUSSIAN_PATHS
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_resp_stats_m_step_matches_reference(data, covariance_type):
+def test_resp_stats_m_step_matches_reference(data, covariance_type, path):
     """The initialisation path: statistics for given responsibilities."""
     X, w = data
     resp = np.random.RandomState(5).uniform(size=(X.shape[0], N_COMPONENTS))
     resp /= resp.sum(axis=1, keepdims=True)
     family = GaussianFamily(covariance_type, N_COMPONENTS, X.shape[1])
+    family.matmul_path = path
     family.set_shift(ArraySource(X, w))
     new = family.m_step(family.resp_stats(X, w, resp=resp), REG)
     _compare(vars(new), ref.m_step(X, resp, w, REG, covariance_type), RTOL[np.float64])

@@ -304,6 +304,12 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
                 for k in range(K):
                     for r in range(B):
                         logp[k, r] -= 0.5 * total[r]
+            # Columns past the data multiply zero features: a component of weight 0
+            # (log-weight -inf) would make them NaN, and 0 * NaN reaches every sum.
+            for k in range(K):
+                row = logp[k]
+                for r in range(m, B):
+                    row[r] = 0.0
             # Row views again (see _fill_features) so that every loop vectorises.
             row = logp[0]
             for r in range(B):
