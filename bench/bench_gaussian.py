@@ -83,7 +83,9 @@ def test_em_iteration(benchmark, case):
             lambda: make(GaussianMixture)(n_iter).fit(X), rounds=rounds, iterations=1
         )
         fastem_s = seconds_per_iteration(make(GaussianMixture), X, n_iter, rounds)
-        sklearn_s = seconds_per_iteration(make(SkGaussianMixture), X, n_iter, 1)
+        # Medians of three rounds on both sides: on a shared machine a single
+        # scikit-learn round varied from 1.2 to 2.6 s per iteration on B2.
+        sklearn_s = seconds_per_iteration(make(SkGaussianMixture), X, n_iter, rounds)
 
     note = ""
     if case.startswith("B1") or case.startswith("B2"):
