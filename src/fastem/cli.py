@@ -743,6 +743,14 @@ def _cmd_demo(args):
 
 
 # -- parser ------------------------------------------------------------------------------------
+def _add_model_argument(parser):
+    parser.add_argument("model", metavar="MODEL.npz", help="model file from 'fastem fit'")
+
+
+def _add_data_argument(parser):
+    parser.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
+
+
 def _parent_parsers():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -857,7 +865,7 @@ def build_parser():
             "example: fastem fit points.npy --k 5 -o model.npz"
         ),
     )
-    p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
+    _add_data_argument(p)
     p.add_argument("--k", type=_positive_int, required=True, help="number of components")
     p.add_argument(
         "--covariance",
@@ -876,8 +884,8 @@ def build_parser():
         description="Write the most probable component of every row of DATA "
         "(or, with --proba, the probability of every component).",
     )
-    p.add_argument("model", metavar="MODEL.npz", help="model file from 'fastem fit'")
-    p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
+    _add_model_argument(p)
+    _add_data_argument(p)
     p.add_argument("--proba", action="store_true", help="write the responsibilities (N x K)")
     p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
     p.set_defaults(func=_cmd_predict)
@@ -889,8 +897,8 @@ def build_parser():
         description="Print the mean log-likelihood per row of DATA under the model "
         "(--json adds the BIC and AIC).",
     )
-    p.add_argument("model", metavar="MODEL.npz", help="model file from 'fastem fit'")
-    p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
+    _add_model_argument(p)
+    _add_data_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_score)
 
@@ -901,7 +909,7 @@ def build_parser():
         description="Draw N rows from the model. The model's saved random_state "
         "is used unless --seed is given.",
     )
-    p.add_argument("model", metavar="MODEL.npz", help="model file from 'fastem fit'")
+    _add_model_argument(p)
     p.add_argument("n", metavar="N", type=_positive_int, help="number of rows")
     p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
     p.add_argument("--labels", metavar="OUT", help="also write each row's component here")
@@ -914,7 +922,7 @@ def build_parser():
         help="describe a model file",
         description="Print the class, parameters and fitted components of a model file.",
     )
-    p.add_argument("model", metavar="MODEL.npz", help="model file")
+    _add_model_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_info)
 
@@ -929,7 +937,7 @@ def build_parser():
             "example: fastem select points.csv --k 1..10 --covariance all -o best.npz"
         ),
     )
-    p.add_argument("data", metavar="DATA", help=".npy, .csv, or - for CSV on stdin")
+    _add_data_argument(p)
     p.add_argument(
         "--k",
         type=_k_values,
