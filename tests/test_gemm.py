@@ -1,4 +1,5 @@
-"""The register-tiled block products of ``kernels._gemm`` and the Vec8 intrinsics under them.
+"""The register-tiled block products of ``kernels._gemm``, the Vec8 intrinsics under
+them, and the 8 x 8 transposition that fills the Gaussian kernels' feature blocks.
 
 Every shape class takes its own edge tiles, so the products are checked on
 a grid that reaches each of them; the intrinsics are checked lane by lane.
@@ -23,14 +24,18 @@ from fastem.kernels._gemm import (
 )
 from fastem.kernels._simd import (
     LANES,
+    store_transposed,
     vfma,
     vload,
     vsplat,
     vstore,
+    vsub,
     vsum,
     vzero,
     wide_vectors,
+    zeros_aligned,
 )
+from fastem.kernels.gaussian import _transpose_shifted
 
 EPS = np.finfo(np.float64).eps
 
@@ -347,3 +352,98 @@ def test_vload_and_vstore_reject_other_rows_at_compile_time(row):
     for kernel in (load, store):
         with pytest.raises((TypeError, TypingError), match="C-contiguous float64"):
             kernel(row)
+
+
+@njit
+def _sub(a, b):
+    out = np.empty(LANES)
+    vstore(out, 0, vsub(vload(a, 0), vload(b, 0)))
+    return out
+
+
+def test_vsub_subtracts_lane_by_lane():
+    a = np.arange(8.0) * 3.0 + 0.25
+    b = np.arange(8.0)[::-1] - 1e-9
+    np.testing.assert_array_equal(_sub(a, b), a - b)
+
+
+@njit
+def _transpose_tile(tile, out, j0, r0):
+    store_transposed(
+        out,
+        j0,
+        r0,
+        vload(tile[0], 0),
+        vload(tile[1], 0),
+        vload(tile[2], 0),
+        vload(tile[3], 0),
+        vload(tile[4], 0),
+        vload(tile[5], 0),
+        vload(tile[6], 0),
+        vload(tile[7], 0),
+    )
+
+
+@pytest.mark.parametrize("j0, r0", [(0, 0), (1, 8), (3, 5)])
+def test_store_transposed_writes_the_tile_transposed_and_nothing_else(j0, r0):
+    # Distinct values, so any lane that lands in the wrong place shows.
+    tile = np.arange(64.0).reshape(8, 8) + 0.5
+    out = np.full((12, 20), np.nan)
+    _transpose_tile(tile, out, j0, r0)
+    np.testing.assert_array_equal(out[j0 : j0 + 8, r0 : r0 + 8], tile.T)
+    outside = np.ones(out.shape, dtype=bool)
+    outside[j0 : j0 + 8, r0 : r0 + 8] = False
+    assert np.all(np.isnan(out[outside]))
+
+
+@pytest.mark.parametrize("rows, cols", [(0, 8), (1, 8), (3, 264), (132, 264), (7, 13)])
+def test_zeros_aligned_starts_on_a_cache_line(rows, cols):
+    # Several allocations, as the allocator's own alignment varies between them.
+    for _ in range(5):
+        a = zeros_aligned(rows, cols)
+        assert a.shape == (rows, cols)
+        assert a.dtype == np.float64
+        assert a.flags.c_contiguous
+        assert not a.any()
+        if a.size:
+            assert a.ctypes.data % 64 == 0
+            a[...] = 1.0  # the whole view is writable memory
+
+
+# Below 16 features the scalar loops run; from 16 the 8 x 8 tiles, with the
+# columns past the last multiple of 8 and the rows past the last multiple of 8
+# done one at a time.
+TRANSPOSE_FEATURES = [3, 15, 16, 17, 23, 24, 64, 70]
+TRANSPOSE_ROWS = [1, 7, 8, 13, 24, 264]
+
+
+@njit
+def _transpose_rows(X, start, stop, shift, xs):
+    _transpose_shifted(X, start, stop, shift, xs)
+
+
+@pytest.mark.parametrize("n_features", TRANSPOSE_FEATURES)
+@pytest.mark.parametrize(
+    "layout",
+    ["C float64", "C float32", "F float64", "strided float64"],
+)
+def test_transpose_shifted_matches_numpy(n_features, layout):
+    rng = np.random.default_rng(n_features)
+    X = rng.standard_normal((300, n_features)) * 10.0 ** rng.uniform(-3, 3, n_features)
+    if layout == "C float32":
+        X = X.astype(np.float32)
+    elif layout == "F float64":
+        X = np.asfortranarray(X)
+    elif layout == "strided float64":
+        X = np.repeat(X, 2, axis=0)[::2]
+    shift = rng.standard_normal(n_features)
+    block = 272
+    for m in TRANSPOSE_ROWS:
+        for start in (0, 5, 300 - m):
+            xs = np.full((n_features, block), np.nan)
+            _transpose_rows(X, start, start + m, shift, xs)
+            # The same float64 subtraction, so equal to the last bit.
+            expected = (X[start : start + m].astype(np.float64) - shift).T
+            np.testing.assert_array_equal(xs[:, :m], expected)
+            # Columns past the rows are the caller's: untouched.
+            assert np.all(np.isnan(xs[:, m:]))

@@ -101,6 +101,48 @@ def test_family_em_step_matches_reference_for_small_shapes(covariance_type, path
 
 
 @GAUSSIAN_PATHS
+@pytest.mark.parametrize("n_features", [16, 21, 40])
+@pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
+def test_family_em_step_matches_reference_for_wide_shapes(covariance_type, n_features, path):
+    # From 16 features float64 rows are transposed in 8 x 8 register tiles, with
+    # the features past a multiple of 8 (21, 40 = 5 * 8) and the rows past one
+    # (603 rows, blocks of 48) left to scalar loops; float32 rows take those loops.
+    rng = np.random.RandomState(n_features)
+    X, _ = make_blobs(
+        n_samples=603, n_features=n_features, n_components=3, separation=3.0, seed=n_features
+    )
+    X += 20.0
+    w = rng.uniform(0.5, 2.0, X.shape[0])
+    weights, means, covariances = ref.random_params(rng, 3, n_features, covariance_type)
+    # Means at data points: in 40 dimensions a mean off the data gets a weight of
+    # 1e-17, whose mean is then made of underflowing responsibilities.
+    means = X[[0, 200, 400]] + 0.1 * means
+    resp = rng.uniform(size=(X.shape[0], 3))
+    resp /= resp.sum(axis=1, keepdims=True)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        X64 = Xd.astype(np.float64)
+        expected, expected_ll = ref.em_step(
+            X64, w, weights, means, covariances, covariance_type, REG
+        )
+        family = GaussianFamily(covariance_type, 3, n_features, block_size=48)
+        family.matmul_path = path
+        family.set_shift(ArraySource(Xd, w))
+        params = GaussianParams(
+            weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
+        )
+        stats = family.estep_stats(Xd, w, params)
+        new = family.m_step(stats, REG)
+        # The step is computed in float64 from the rows as given, whatever their dtype.
+        for name in ("weights", "means", "covariances", "precisions_cholesky"):
+            ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {dtype}")
+        assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=1e-10)
+        assert new.weights.min() > 0.01  # every component is fitted from data
+        given = family.m_step(family.resp_stats(Xd, w, resp=resp), REG)
+        _compare(vars(given), ref.m_step(X64, resp, w, REG, covariance_type), 1e-10)
+
+
+@GAUSSIAN_PATHS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)

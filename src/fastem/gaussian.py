@@ -170,7 +170,8 @@ class GaussianFamily:
     # -- data centre -------------------------------------------------------------------
     def set_shift(self, source):
         """Centre the statistics on the weighted data mean (one pass over the source)."""
-        self.shift = data_moments(source)[0]
+        # The kernels read the shift eight lanes at a time: contiguous float64.
+        self.shift = np.ascontiguousarray(data_moments(source)[0], dtype=np.float64)
 
     # -- E-step ---------------------------------------------------------------------------
     def natural_weights(self, params):

@@ -5,8 +5,9 @@ accumulators in registers across a reduction loop: it reloads and stores them
 through memory every step.  ``Vec8`` is a Numba type whose LLVM value is a
 ``<8 x double>``; a kernel holding its accumulators in ``Vec8`` locals gets
 them allocated to vector registers (one zmm each with AVX-512, two ymm
-without).  Only what the matrix-product tiles need is defined: zero,
-broadcast, load, store, fused multiply-add and a horizontal sum.
+without).  Only what the kernels need is defined: zero, broadcast, load,
+store, subtract, fused multiply-add, a horizontal sum and an 8 x 8 transpose,
+and :func:`zeros_aligned` for rows that start on cache lines.
 
 Loads and stores are unchecked and unaligned: the caller guarantees that
 ``i + 8 <= len(row)`` and that ``row`` is a C-contiguous float64 row.
@@ -15,8 +16,9 @@ Loads and stores are unchecked and unaligned: the caller guarantees that
 import functools
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
@@ -147,3 +149,85 @@ def vsum(typingctx, v):
         return builder.extract_element(value, _I32(0))
 
     return types.float64(vec8), codegen
+
+
+@intrinsic
+def vsub(typingctx, a, b):
+    """``a - b`` lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fsub(args[0], args[1])
+
+    return vec8(vec8, vec8), codegen
+
+
+def _interleave(mask, doc):
+    """An intrinsic picking lanes of two vectors by ``mask`` (0-7 from ``a``, 8-15 from ``b``)."""
+
+    @intrinsic
+    def interleave(typingctx, a, b):
+        def codegen(context, builder, signature, args):
+            lanes = ir.Constant(ir.VectorType(_I32, LANES), list(mask))
+            return builder.shuffle_vector(args[0], args[1], lanes)
+
+        return vec8(vec8, vec8), codegen
+
+    interleave.__doc__ = doc
+    return interleave
+
+
+# The three stages of an 8 x 8 transpose: lanes of distance 1, 2 and 4 exchanged.
+_even1 = _interleave((0, 8, 2, 10, 4, 12, 6, 14), "Even lanes of a and b, interleaved.")
+_odd1 = _interleave((1, 9, 3, 11, 5, 13, 7, 15), "Odd lanes of a and b, interleaved.")
+_even2 = _interleave((0, 1, 8, 9, 4, 5, 12, 13), "Even lane pairs of a and b, interleaved.")
+_odd2 = _interleave((2, 3, 10, 11, 6, 7, 14, 15), "Odd lane pairs of a and b, interleaved.")
+_low4 = _interleave((0, 1, 2, 3, 8, 9, 10, 11), "Low halves of a and b.")
+_high4 = _interleave((4, 5, 6, 7, 12, 13, 14, 15), "High halves of a and b.")
+
+
+@njit(cache=True)
+def zeros_aligned(rows, cols):
+    """A C-contiguous float64 (rows, cols) array of zeros starting on a 64-byte line.
+
+    NRT allocations are only 16- or 32-byte aligned; a row whose vectors
+    straddle cache lines splits every load in two, and measured ``gemm_nt``
+    at 90 GFLOP/s against 108 on aligned rows.  Rows stay aligned when ``cols``
+    is a multiple of 8.
+    """
+    buffer = np.zeros(rows * cols + LANES)
+    skip = ((-buffer.ctypes.data) % 64) // 8
+    return buffer[skip : skip + rows * cols].reshape((rows, cols))
+
+
+@njit(cache=True, inline="always")
+def store_transposed(out, j0, r0, v0, v1, v2, v3, v4, v5, v6, v7):
+    """``out[j0 + c, r0:r0 + 8] = [v0[c], ..., v7[c]]`` for c in 0..7.
+
+    Rows ``v0..v7`` of an 8 x 8 tile become columns in three stages of lane
+    exchanges (distance 1, 2, then 4): 24 shuffles for 64 values, where scalar
+    loads and stores take one memory operation per value.
+    """
+    a0 = _even1(v0, v1)
+    a1 = _odd1(v0, v1)
+    a2 = _even1(v2, v3)
+    a3 = _odd1(v2, v3)
+    a4 = _even1(v4, v5)
+    a5 = _odd1(v4, v5)
+    a6 = _even1(v6, v7)
+    a7 = _odd1(v6, v7)
+    b0 = _even2(a0, a2)
+    b1 = _even2(a1, a3)
+    b2 = _odd2(a0, a2)
+    b3 = _odd2(a1, a3)
+    b4 = _even2(a4, a6)
+    b5 = _even2(a5, a7)
+    b6 = _odd2(a4, a6)
+    b7 = _odd2(a5, a7)
+    vstore(out[j0], r0, _low4(b0, b4))
+    vstore(out[j0 + 1], r0, _low4(b1, b5))
+    vstore(out[j0 + 2], r0, _low4(b2, b6))
+    vstore(out[j0 + 3], r0, _low4(b3, b7))
+    vstore(out[j0 + 4], r0, _high4(b0, b4))
+    vstore(out[j0 + 5], r0, _high4(b1, b5))
+    vstore(out[j0 + 6], r0, _high4(b2, b6))
+    vstore(out[j0 + 7], r0, _high4(b3, b7))

@@ -28,6 +28,7 @@ from numba.extending import overload
 
 from ._common import fast_exp, group_bounds
 from ._gemm import MATMUL_TILED, gemm_tn, round_up
+from ._simd import zeros_aligned
 
 SOFT = 0
 HARD = 1
@@ -119,7 +120,7 @@ def _padded_weights(W, path):
     """``W`` (D, K) with zero columns up to the register tiles' width (8) on the tiled path."""
     if path != MATMUL_TILED:
         return W
-    Wp = np.zeros((W.shape[0], round_up(W.shape[1], 8)))
+    Wp = zeros_aligned(W.shape[0], round_up(W.shape[1], 8))
     Wp[:, : W.shape[1]] = W
     return Wp
 
@@ -158,8 +159,8 @@ def _dense_group(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts
     hard = mode == HARD
     tiled = path == MATMUL_TILED
     buffer = np.empty((0 if tiled else block_size, d))
-    scores = np.zeros((block_size, Kp))
-    part = np.empty((d, Kp))
+    scores = zeros_aligned(block_size, Kp)
+    part = zeros_aligned(d, Kp)
     total = 0.0
     for b in range(b0, b1):
         start = b * block_size
@@ -250,7 +251,7 @@ def _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out):
     n, d = X.shape
     K = c.shape[0]
     buffer = np.empty((0 if path == MATMUL_TILED else block_size, d))
-    scores = np.empty((block_size, Wp.shape[1]))
+    scores = zeros_aligned(block_size, Wp.shape[1])
     for b in range(b0, b1):
         start = b * block_size
         stop = min(n, start + block_size)
