@@ -24,6 +24,7 @@ from fastem.kernels._gemm import (
 )
 from fastem.kernels._simd import (
     LANES,
+    prefetch,
     store_transposed,
     vfma,
     vload,
@@ -447,3 +448,31 @@ def test_transpose_shifted_matches_numpy(n_features, layout):
             np.testing.assert_array_equal(xs[:, :m], expected)
             # Columns past the rows are the caller's: untouched.
             assert np.all(np.isnan(xs[:, m:]))
+
+
+@njit
+def _prefetch_all(a):
+    flat = a.size
+    for i in range(0, flat, 3):
+        prefetch(a, i)
+    return a.sum()
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(40.0),
+        np.arange(60, dtype=np.float32).reshape(6, 10),
+        np.zeros((2, 3, 4), np.uint8),
+    ],
+    ids=["float64 1-d", "float32 2-d", "uint8 3-d"],
+)
+def test_prefetch_is_only_a_hint(array):
+    before = array.copy()
+    assert _prefetch_all(array) == before.sum()
+    np.testing.assert_array_equal(array, before)
+
+
+def test_prefetch_rejects_a_non_contiguous_array_at_compile_time():
+    with pytest.raises((TypeError, TypingError), match="C-contiguous"):
+        _prefetch_all(np.zeros((4, 6))[:, ::2])

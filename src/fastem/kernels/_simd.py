@@ -161,6 +161,34 @@ def vsub(typingctx, a, b):
     return vec8(vec8, vec8), codegen
 
 
+@intrinsic
+def prefetch(typingctx, array, i):
+    """Start loading the cache line that holds flat element ``i`` of a C-contiguous array.
+
+    Only a hint: it never faults, so ``i`` may lie past the end.  Issued a few
+    lines at a time between arithmetic, it overlaps the next block's memory
+    reads with this block's products (issued as one burst of a whole block,
+    most were dropped: measured no gain).
+    """
+    if not (isinstance(array, types.Array) and array.layout == "C"):
+        raise TypeError(f"prefetch needs a C-contiguous array, got {array}")
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte = ir.IntType(8).as_pointer()
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte)
+        hint = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte, _I32, _I32, _I32]),
+            "llvm.prefetch.p0",
+        )
+        # Read, keep in all cache levels, data cache.
+        builder.call(hint, [address, _I32(0), _I32(3), _I32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, types.intp), codegen
+
+
 def _interleave(mask, doc):
     """An intrinsic picking lanes of two vectors by ``mask`` (0-7 from ``a``, 8-15 from ``b``)."""
 
