@@ -28,6 +28,7 @@ from fastem.kernels._simd import (
     store_transposed,
     vfma,
     vload,
+    vload_widened,
     vsplat,
     vstore,
     vsub,
@@ -476,3 +477,30 @@ def test_prefetch_is_only_a_hint(array):
 def test_prefetch_rejects_a_non_contiguous_array_at_compile_time():
     with pytest.raises((TypeError, TypingError), match="C-contiguous"):
         _prefetch_all(np.zeros((4, 6))[:, ::2])
+
+
+@njit
+def _widen(row, i):
+    out = np.empty(LANES)
+    vstore(out, 0, vload_widened(row, i))
+    return out
+
+
+def test_vload_widened_reads_float32_and_float64_rows_exactly():
+    rng = np.random.default_rng(8)
+    row64 = rng.standard_normal(21)
+    row32 = row64.astype(np.float32)
+    for i in (0, 5, 13):
+        np.testing.assert_array_equal(_widen(row64, i), row64[i : i + LANES])
+        # Every float32 is a float64: widening is exact.
+        np.testing.assert_array_equal(_widen(row32, i), row32[i : i + LANES].astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    "row",
+    [np.zeros(16)[::2], np.zeros(8, dtype=np.int64), np.zeros((2, 8), dtype=np.float32)],
+    ids=["strided", "int64", "2-d"],
+)
+def test_vload_widened_rejects_other_rows_at_compile_time(row):
+    with pytest.raises((TypeError, TypingError), match="C-contiguous float row"):
+        _widen(row, 0)

@@ -5,12 +5,14 @@ accumulators in registers across a reduction loop: it reloads and stores them
 through memory every step.  ``Vec8`` is a Numba type whose LLVM value is a
 ``<8 x double>``; a kernel holding its accumulators in ``Vec8`` locals gets
 them allocated to vector registers (one zmm each with AVX-512, two ymm
-without).  Only what the kernels need is defined: zero, broadcast, load,
-store, subtract, fused multiply-add, a horizontal sum and an 8 x 8 transpose,
-and :func:`zeros_aligned` for rows that start on cache lines.
+without).  Only what the kernels need is defined: zero, broadcast, load
+(also from float32, widened), store, subtract, fused multiply-add, a
+horizontal sum, a prefetch hint and an 8 x 8 transpose; and
+:func:`zeros_aligned` for rows that start on cache lines.
 
 Loads and stores are unchecked and unaligned: the caller guarantees that
-``i + 8 <= len(row)`` and that ``row`` is a C-contiguous float64 row.
+``i + 8 <= len(row)``; that ``row`` is a C-contiguous float64 row (float32
+too for :func:`vload_widened`) is checked when the kernel compiles.
 """
 
 import functools
@@ -101,6 +103,30 @@ def vload(typingctx, row, i):
 
     def codegen(context, builder, signature, args):
         return builder.load(_element_pointer(context, builder, signature.args[0], *args), align=8)
+
+    return vec8(row, types.intp), codegen
+
+
+@intrinsic
+def vload_widened(typingctx, row, i):
+    """``row[i:i + 8]`` of a C-contiguous float32 or float64 row, as float64 lanes."""
+    if not (
+        isinstance(row, types.Array)
+        and row.ndim == 1
+        and row.dtype in (types.float32, types.float64)
+        and row.layout == "C"
+    ):
+        raise TypeError(f"vload_widened needs a C-contiguous float row, got {row}")
+    narrow = row.dtype == types.float32
+
+    def codegen(context, builder, signature, args):
+        row_type = signature.args[0]
+        if not narrow:
+            return builder.load(_element_pointer(context, builder, row_type, *args), align=8)
+        data = context.make_array(row_type)(context, builder, args[0]).data
+        floats = ir.VectorType(ir.FloatType(), LANES)
+        pointer = builder.bitcast(builder.gep(data, [args[1]]), floats.as_pointer())
+        return builder.fpext(builder.load(pointer, align=4), _VECTOR)
 
     return vec8(row, types.intp), codegen
 
