@@ -191,10 +191,10 @@ def vsub(typingctx, a, b):
 def prefetch(typingctx, array, i):
     """Start loading the cache line that holds flat element ``i`` of a C-contiguous array.
 
-    Only a hint: it never faults, so ``i`` may lie past the end.  Issued a few
-    lines at a time between arithmetic, it overlaps the next block's memory
-    reads with this block's products (issued as one burst of a whole block,
-    most were dropped: measured no gain).
+    Only a hint, with no effect on results.  Issued a few lines at a time
+    between arithmetic, it overlaps the next block's memory reads with this
+    block's products; issued in one burst for a whole block it gave no
+    measurable gain.
     """
     if not (isinstance(array, types.Array) and array.layout == "C"):
         raise TypeError(f"prefetch needs a C-contiguous array, got {array}")
