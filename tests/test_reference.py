@@ -71,6 +71,30 @@ def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype
     assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=rtol)
 
 
+def _check_family_step(X, w, start, covariance_type, path, label, block_size=256):
+    """One E-step + M-step of ``GaussianFamily`` on ``path`` against the reference (1e-10).
+
+    The step is computed in float64 from the rows as given, whatever their dtype,
+    so the reference gets the same rows widened.  Returns the family and the step.
+    """
+    weights, means, covariances = start
+    expected, expected_ll = ref.em_step(
+        X.astype(np.float64), w, weights, means, covariances, covariance_type, REG
+    )
+    family = GaussianFamily(covariance_type, len(weights), X.shape[1], block_size=block_size)
+    family.matmul_path = path
+    family.set_shift(ArraySource(X, w))
+    params = GaussianParams(
+        weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
+    )
+    stats = family.estep_stats(X, w, params)
+    new = family.m_step(stats, REG)
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {label}")
+    assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=1e-10), label
+    return family, new
+
+
 @GAUSSIAN_PATHS
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
 def test_family_em_step_matches_reference_for_small_shapes(covariance_type, path):
@@ -84,29 +108,16 @@ def test_family_em_step_matches_reference_for_small_shapes(covariance_type, path
         for K in range(1, 7):
             weights, means, covariances = ref.random_params(rng, K, D, covariance_type)
             means = 0.3 * means + X.mean(axis=0)
-            expected, expected_ll = ref.em_step(
-                X, w, weights, means, covariances, covariance_type, REG
-            )
-            family = GaussianFamily(covariance_type, K, D)
-            family.matmul_path = path
-            family.set_shift(ArraySource(X, w))
-            params = GaussianParams(
-                weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
-            )
-            stats = family.estep_stats(X, w, params)
-            new = family.m_step(stats, REG)
-            for name in ("weights", "means", "covariances", "precisions_cholesky"):
-                ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {D=} {K=}")
-            assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=1e-10), (D, K)
+            _check_family_step(X, w, (weights, means, covariances), covariance_type, path, (D, K))
 
 
 @GAUSSIAN_PATHS
 @pytest.mark.parametrize("n_features", [16, 21, 40])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
 def test_family_em_step_matches_reference_for_wide_shapes(covariance_type, n_features, path):
-    # From 16 features float64 rows are transposed in 8 x 8 register tiles, with
-    # the features past a multiple of 8 (21, 40 = 5 * 8) and the rows past one
-    # (603 rows, blocks of 48) left to scalar loops; float32 rows take those loops.
+    # From 16 features float32 and float64 rows are transposed in 8 x 8 register
+    # tiles, with the features past a multiple of 8 (21, 40 = 5 * 8) and the rows
+    # past one (603 rows, blocks of 48) left to scalar loops.
     rng = np.random.RandomState(n_features)
     X, _ = make_blobs(
         n_samples=603, n_features=n_features, n_components=3, separation=3.0, seed=n_features
@@ -121,25 +132,13 @@ def test_family_em_step_matches_reference_for_wide_shapes(covariance_type, n_fea
     resp /= resp.sum(axis=1, keepdims=True)
     for dtype in (np.float64, np.float32):
         Xd = X.astype(dtype)
-        X64 = Xd.astype(np.float64)
-        expected, expected_ll = ref.em_step(
-            X64, w, weights, means, covariances, covariance_type, REG
+        family, new = _check_family_step(
+            Xd, w, (weights, means, covariances), covariance_type, path, dtype, block_size=48
         )
-        family = GaussianFamily(covariance_type, 3, n_features, block_size=48)
-        family.matmul_path = path
-        family.set_shift(ArraySource(Xd, w))
-        params = GaussianParams(
-            weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
-        )
-        stats = family.estep_stats(Xd, w, params)
-        new = family.m_step(stats, REG)
-        # The step is computed in float64 from the rows as given, whatever their dtype.
-        for name in ("weights", "means", "covariances", "precisions_cholesky"):
-            ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {dtype}")
-        assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=1e-10)
         assert new.weights.min() > 0.01  # every component is fitted from data
         given = family.m_step(family.resp_stats(Xd, w, resp=resp), REG)
-        _compare(vars(given), ref.m_step(X64, resp, w, REG, covariance_type), 1e-10)
+        expected = ref.m_step(Xd.astype(np.float64), resp, w, REG, covariance_type)
+        _compare(vars(given), expected, 1e-10)
 
 
 @GAUSSIAN_PATHS
