@@ -59,9 +59,10 @@ def wide_vectors():
     return bool(features.get("avx512f", False))
 
 
-def _element_pointer(context, builder, array_type, array, index):
+def _element_pointer(context, builder, array_type, array, index, pointee=_VECTOR):
+    """Address of element ``index`` of a C-contiguous array, as a ``pointee*``."""
     data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [index]), _VECTOR.as_pointer())
+    return builder.bitcast(builder.gep(data, [index]), pointee.as_pointer())
 
 
 def _check_row(row):
@@ -120,12 +121,12 @@ def vload_widened(typingctx, row, i):
     narrow = row.dtype == types.float32
 
     def codegen(context, builder, signature, args):
-        row_type = signature.args[0]
         if not narrow:
-            return builder.load(_element_pointer(context, builder, row_type, *args), align=8)
-        data = context.make_array(row_type)(context, builder, args[0]).data
+            return builder.load(
+                _element_pointer(context, builder, signature.args[0], *args), align=8
+            )
         floats = ir.VectorType(ir.FloatType(), LANES)
-        pointer = builder.bitcast(builder.gep(data, [args[1]]), floats.as_pointer())
+        pointer = _element_pointer(context, builder, signature.args[0], *args, pointee=floats)
         return builder.fpext(builder.load(pointer, align=4), _VECTOR)
 
     return vec8(row, types.intp), codegen
@@ -200,12 +201,11 @@ def prefetch(typingctx, array, i):
         raise TypeError(f"prefetch needs a C-contiguous array, got {array}")
 
     def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        byte = ir.IntType(8).as_pointer()
-        address = builder.bitcast(builder.gep(data, [args[1]]), byte)
+        byte = ir.IntType(8)
+        address = _element_pointer(context, builder, signature.args[0], *args, pointee=byte)
         hint = cgutils.get_or_insert_function(
             builder.module,
-            ir.FunctionType(ir.VoidType(), [byte, _I32, _I32, _I32]),
+            ir.FunctionType(ir.VoidType(), [byte.as_pointer(), _I32, _I32, _I32]),
             "llvm.prefetch.p0",
         )
         # Read, keep in all cache levels, data cache.
