@@ -1,9 +1,9 @@
 """fastem: mixture models fitted by EM on fused, parallel Numba kernels."""
 
+from . import dask as _dask  # noqa: F401  (registers the Dask adapter with the sources)
 from ._io import load
+from ._version import __version__
 from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
-
-__version__ = "0.1.0"
 
 __all__ = ["BernoulliMixture", "GaussianMixture", "load", "__version__"]

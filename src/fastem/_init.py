@@ -1,82 +1,55 @@
-"""Initialisation: k-means++ seeding and k-means (hard EM) on fastem's own kernels.
+"""Initialisation for every family: k-means++ seeding, k-means, random starts.
 
-Every routine takes sample weights into account: a seed is drawn with
-probability proportional to weight (times squared distance for k-means++),
-and Lloyd's centres are weighted means, so weighted data gets the same
-initialisation as the equivalent duplicated rows (up to
-:data:`SEEDING_SAMPLE_ROWS` rows; larger inputs are seeded from a uniform
-sample of rows, which sees a weighted row once and its duplicates separately).
-Everything runs in passes over a source (see ``fastem._sources``), so it works
-the same on in-memory arrays, chunked files and Dask arrays.
+Written against the family contract (``fastem.families.Family``): rows are
+seen only through a source and the family's geometry (``lloyd_stats``,
+``nearest``, ``sq_distances``, ``dense_rows``), so Gaussian rows, dense binary
+rows and CSR matrices share one implementation, in memory, chunked or on Dask.
+
+Sample weights: k-means++ draws every seed by inverse-CDF sampling on the
+cumulative weights (times squared distances) and Lloyd's centres are weighted
+means, so an integer weight ``m`` seeds exactly as ``m`` adjacent copies of
+the row would, as long as the data has at most ``settings.seeding_sample_rows``
+rows (larger inputs are seeded from a uniform sample of rows, which sees a
+weighted row once and its copies separately). ``init_params="random"`` and
+``"random_from_data"`` draw as scikit-learn does, per row, so there weights
+and copies give different (equally valid) random starts.
 """
 
 from functools import partial
 
 import numpy as np
 
-from ._stats import SufficientStats
-from ._threads import row_groups
-from .kernels import gaussian as gk
-from .kernels import kmeans as kk
-
-BLOCK_SIZE = 1024
-#: Rows that k-means++ seeding looks at; larger inputs are sampled uniformly.
-SEEDING_SAMPLE_ROWS = 131072
+from ._settings import settings
 
 
-def _weights_or_ones(sample_weight, n_samples):
-    return sample_weight if sample_weight.size else np.ones(n_samples)
-
-
-class ColumnMoments:
-    """Weight, mean and sum of squared deviations per column, mergeable with ``+``.
-
-    Chunks are merged with Chan et al.'s pairwise update, so the result does
-    not depend on how the rows were chunked (beyond round-off) and stays
-    accurate for data far from the origin.
-    """
-
-    def __init__(self, weight, mean, m2):
-        self.weight, self.mean, self.m2 = weight, mean, m2
-
-    @classmethod
-    def of_chunk(cls, X_chunk, w_chunk):
-        """Moments of one chunk, summed around its first row."""
-        origin = np.asarray(X_chunk[0], dtype=np.float64)
-        w, s1, s2 = gk.column_moments(
-            X_chunk, w_chunk, origin, BLOCK_SIZE, row_groups(X_chunk.shape[0])
-        )
-        if w <= 0:
-            return cls(0.0, origin, np.zeros_like(origin))
-        offset = s1 / w
-        return cls(w, origin + offset, np.maximum(s2 - w * offset**2, 0.0))
-
-    def __add__(self, other):
-        if other.weight <= 0:
-            return self
-        if self.weight <= 0:
-            return other
-        weight = self.weight + other.weight
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.weight / weight)
-        m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight / weight)
-        return ColumnMoments(weight, mean, m2)
-
-
-def data_moments(source):
+def data_moments(source, column_moments):
     """Weighted column means and variances over every row of ``source`` (one pass).
 
     Also rejects data with NaN or infinity that reached this pass unchecked
     (rows of distributed sources are checked here, where they live). Cached on
     the source: the data centre (the shift of the statistics) and the k-means
     tolerance both need it.
+
+    Parameters
+    ----------
+    source : fastem._sources.Source
+        The rows.
+    column_moments : callable
+        ``column_moments(X_chunk, w_chunk) -> ColumnMoments`` (the family's).
+
+    Returns
+    -------
+    mean, variance : ndarray of shape (n_features,)
     """
     cached = getattr(source, "_moments", None)
     if cached is not None:
         return cached
-    total = source.map_reduce(ColumnMoments.of_chunk)
+    total = source.map_reduce(column_moments)
     if not (np.all(np.isfinite(total.mean)) and np.all(np.isfinite(total.m2))):
-        raise ValueError("Input X contains NaN or infinity.")
+        raise ValueError(
+            "Input X contains NaN or infinity, or values so large that their squares "
+            "overflow; scale the data."
+        )
     if total.weight <= 0:
         raise ValueError("sample_weight must have at least one positive entry; all are 0.")
     moments = (total.mean, total.m2 / total.weight)
@@ -84,30 +57,35 @@ def data_moments(source):
     return moments
 
 
-def seeding_sample(source, random_state, max_rows=SEEDING_SAMPLE_ROWS):
+def seeding_sample(source, random_state, max_rows=None):
     """Rows on which seeds are drawn: every row, or a uniform sample of ``max_rows``.
 
     k-means++ needs each row's distance to the seeds chosen so far; on a sample
     its cost and memory stay bounded whatever the number of rows, and the
     sample (drawn from the row count only) is the same for every chunking of
-    the same data. Weights travel with the sampled rows.
+    the same data. Weights travel with the sampled rows; in memory, sparse
+    rows stay sparse.
 
     Returns
     -------
-    rows : ndarray of shape (n_rows, n_features)
+    rows : ndarray or BinaryCSR of shape (n_rows, n_features)
     weights : ndarray of shape (n_rows,) or (0,)
     """
+    if max_rows is None:
+        max_rows = settings.seeding_sample_rows
     n_samples = source.n_samples
     if n_samples is None:
         _ = source.weight_sum  # one pass counts the rows of an iterable
         n_samples = source.n_samples
-    if n_samples <= max_rows and getattr(source, "in_memory", False):
+    if n_samples <= max_rows and source.in_memory:
         return source.X, source.sample_weight
     if n_samples <= max_rows:
         indices = np.arange(n_samples)
     else:
         indices = np.sort(random_state.choice(n_samples, size=max_rows, replace=False))
     rows, weights = source.take(indices)
+    if source.in_memory and not source.sample_weight.size:
+        weights = np.empty(0)
     return rows, weights
 
 
@@ -122,7 +100,7 @@ def greedy_kmeans_plusplus(weights, distances_to, n_clusters, random_state, n_lo
     Each new seed is the best of ``n_local_trials`` candidates drawn with
     probability proportional to weight times squared distance to the nearest
     seed so far (scikit-learn's greedy variant). The rows themselves are only
-    seen through ``distances_to``, so dense and sparse families share this.
+    seen through ``distances_to``.
 
     Parameters
     ----------
@@ -165,84 +143,59 @@ def greedy_kmeans_plusplus(weights, distances_to, n_clusters, random_state, n_lo
     return np.asarray(indices, dtype=np.int64)
 
 
-def kmeans_plusplus(X, sample_weight, n_clusters, random_state, n_local_trials=None):
-    """Greedy k-means++ seeding, weighted, on dense float rows.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Rows.
-    sample_weight : ndarray of shape (n_samples,) or (0,)
-        Weights (empty = ones).
-    n_clusters : int
-        Number of seeds.
-    random_state : numpy.random.RandomState
-        Source of randomness.
-    n_local_trials : int, optional
-        See :func:`greedy_kmeans_plusplus`.
+def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_trials=None):
+    """Greedy, weighted k-means++ seeds among the rows of one chunk ``X``.
 
     Returns
     -------
-    centers : ndarray of shape (n_clusters, n_features), float64
     indices : ndarray of shape (n_clusters,)
-        Rows chosen as seeds.
+        Rows of ``X`` chosen as seeds.
     """
-    n_samples = X.shape[0]
-    groups = row_groups(n_samples)
-
-    def distances_to(rows):
-        out = np.empty((n_samples, len(rows)))
-        column = np.empty(n_samples)
-        for j, r in enumerate(rows):
-            kk.sq_dist_to_point(X, X[r].astype(np.float64), column, BLOCK_SIZE, groups)
-            out[:, j] = column
-        return out
-
-    weights = _weights_or_ones(sample_weight, n_samples)
-    indices = greedy_kmeans_plusplus(
-        weights, distances_to, n_clusters, random_state, n_local_trials
+    weights = sample_weight if sample_weight.size else np.ones(X.shape[0])
+    return greedy_kmeans_plusplus(
+        weights,
+        lambda rows: family.sq_distances(X, family.dense_rows(X, rows)),
+        n_clusters,
+        random_state,
+        n_local_trials,
     )
-    return X[indices].astype(np.float64), indices
 
 
-def kmeans(source, n_clusters, random_state, max_iter=300, tol=1e-4):
+def kmeans(family, source, n_clusters, random_state, max_iter=300, tol=1e-4):
     """Weighted k-means over a source: k-means++ seeds, then Lloyd passes.
 
     Seeds come from :func:`seeding_sample`; each Lloyd iteration is one pass
     over the chunks (sums are additive, so chunking changes round-off only).
     Stops when the squared shift of the centres is at most ``tol`` times the
     mean column variance (scikit-learn's rule). An empty cluster moves to the
-    row farthest from its centre.
+    row farthest from its centre, as in scikit-learn.
 
     Returns
     -------
     centers : ndarray of shape (n_clusters, n_features), float64
     """
     rows, weights = seeding_sample(source, random_state)
-    centers, _ = kmeans_plusplus(rows, weights, n_clusters, random_state)
-    _, variance = data_moments(source)
+    centers = family.dense_rows(
+        rows, kmeans_plusplus(family, rows, weights, n_clusters, random_state)
+    )
+    _, variance = data_moments(source, family.column_moments)
     threshold = tol * float(np.mean(variance))
     for _ in range(max_iter):
-        stats = source.map_reduce(partial(_lloyd_chunk, centers=centers))
+        stats = source.map_reduce(partial(family.lloyd_stats, centers=centers))
         counts, sums = stats.arrays["counts"], stats.arrays["sums"]
         new_centers = centers.copy()
         filled = counts > 0
         new_centers[filled] += sums[filled] / counts[filled, None]
         empty = np.flatnonzero(~filled)
         if empty.size:
-            new_centers[empty] = _farthest_rows(source, centers, empty.size)
+            new_centers[empty] = source.map_reduce(
+                partial(_farthest_chunk, family, centers=centers, n_rows=empty.size)
+            ).rows
         shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         if shift <= threshold:
             break
     return centers
-
-
-def _lloyd_chunk(X_chunk, w_chunk, centers):
-    counts, sums, inertia = kk.lloyd_stats(
-        X_chunk, w_chunk, centers, BLOCK_SIZE, row_groups(X_chunk.shape[0])
-    )
-    return SufficientStats({"counts": counts, "sums": sums}, log_likelihood=-inertia)
 
 
 class FarthestRows:
@@ -260,28 +213,13 @@ class FarthestRows:
         )
 
 
-def _farthest_chunk(X_chunk, w_chunk, centers, n_rows):
-    n = X_chunk.shape[0]
-    labels = np.empty(n, dtype=np.int64)
-    min_sq = np.empty(n)
-    kk.assign_labels(X_chunk, centers, labels, min_sq, BLOCK_SIZE, row_groups(n))
+def _farthest_chunk(family, X_chunk, w_chunk, centers, n_rows):
+    """The chunk's ``n_rows`` positive-weight rows farthest from their nearest centre."""
+    _, min_sq = family.nearest(X_chunk, centers)
     if w_chunk.size:
         min_sq[w_chunk == 0] = -1.0
     top = np.argsort(min_sq, kind="stable")[::-1][:n_rows]
-    return FarthestRows(min_sq[top], np.asarray(X_chunk[top], dtype=np.float64), n_rows)
-
-
-def _farthest_rows(source, centers, n_rows):
-    """The ``n_rows`` positive-weight rows farthest from their nearest centre (one pass)."""
-    return source.map_reduce(partial(_farthest_chunk, centers=centers, n_rows=n_rows)).rows
-
-
-def chunk_labels(X_chunk, centers):
-    """Index of the nearest centre of every row of a chunk."""
-    n = X_chunk.shape[0]
-    labels = np.empty(n, dtype=np.int64)
-    kk.assign_labels(X_chunk, centers, labels, np.empty(n), BLOCK_SIZE, row_groups(n))
-    return labels
+    return FarthestRows(min_sq[top], family.dense_rows(X_chunk, top), n_rows)
 
 
 def seed_indices(n_samples, n_components, sample_weight, random_state):
@@ -292,11 +230,74 @@ def seed_indices(n_samples, n_components, sample_weight, random_state):
     return random_state.choice(n_samples, size=n_components, replace=False)
 
 
+def _random_resp(rng, n_rows, n_components):
+    resp = rng.uniform(size=(n_rows, n_components))
+    resp /= resp.sum(axis=1)[:, None]
+    return resp
+
+
+def _seed_stats(family, rows, row_weights):
+    """Statistics of component k made of ``rows[k]`` alone, with its weight."""
+    K = family.n_components
+    return family.resp_stats(rows, np.asarray(row_weights, dtype=np.float64), np.eye(K))
+
+
+def initial_stats(family, source, init_params, random_state):
+    """Statistics of the initial responsibilities, in passes over the source.
+
+    Parameters
+    ----------
+    family : fastem.families.Family
+        The model family.
+    source : fastem._sources.Source
+        The rows.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}
+        scikit-learn's initialisation methods; "kmeans" is fastem's weighted
+        k-means (k-means++ seeds, then Lloyd passes).
+    random_state : numpy.random.RandomState
+        Source of randomness.
+
+    Returns
+    -------
+    SufficientStats
+        What the family's M-step turns into the initial parameters.
+    """
+    K = family.n_components
+    if init_params == "kmeans":
+        centers = kmeans(family, source, K, random_state)
+        return source.map_reduce(partial(family.hard_stats, centers=centers))
+    if init_params == "random" and not source.sequential:
+        # Blocks processed where they live: one seed per block instead of
+        # scikit-learn's single stream.
+        return source.map_reduce_seeded(
+            lambda X, w, rng: family.resp_stats(X, w, _random_resp(rng, X.shape[0], K)),
+            random_state,
+        )
+    if init_params == "random":
+        # Chunk by chunk, the uniform draws are the same stream as scikit-learn's
+        # single (n_samples, n_components) draw.
+        step = settings.random_init_rows
+        total = None
+        for X, w in source.chunks():
+            for start in range(0, X.shape[0], step):
+                stop = min(X.shape[0], start + step)
+                resp = _random_resp(random_state, stop - start, K)
+                stats = family.resp_stats(X[start:stop], w[start:stop] if w.size else w, resp)
+                total = stats if total is None else total + stats
+        return total
+    if init_params == "k-means++":
+        rows, weights = seeding_sample(source, random_state)
+        indices = kmeans_plusplus(family, rows, weights, K, random_state)
+        return _seed_stats(family, rows[indices], weights[indices] if weights.size else np.ones(K))
+    indices = seed_indices(source.n_samples, K, source.all_weights(), random_state)
+    return _seed_stats(family, *source.take(indices))
+
+
 __all__ = [
-    "chunk_labels",
     "data_moments",
+    "greedy_kmeans_plusplus",
+    "initial_stats",
     "kmeans",
     "kmeans_plusplus",
-    "seed_indices",
     "seeding_sample",
 ]

@@ -21,12 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
+
 FORMAT_VERSION = 1
 """Version of the file layout; bumped on changes an older fastem cannot read."""
 
 _MAGIC = "__fastem__"
 _PARAM = "param."
 _ATTR = "attr."
+# Estimator classes by name, filled by register_estimator.
+_ESTIMATORS = {}
 
 
 def _encode_param(name, value, arrays):
@@ -157,10 +161,7 @@ def save(estimator, path):
         If ``estimator`` is not a fastem mixture, or a parameter cannot be
         stored without pickling (for instance a custom object).
     """
-    from . import __version__
-    from ._mixture import Mixture
-
-    if not isinstance(estimator, Mixture):
+    if _ESTIMATORS.get(type(estimator).__name__) is not type(estimator):
         raise TypeError(f"save() expects a fastem mixture, got {type(estimator).__name__}")
     arrays = {}
     params = {
@@ -199,17 +200,19 @@ def save(estimator, path):
             tmp.unlink()
 
 
+def register_estimator(cls):
+    """Let :func:`load` recreate estimators of class ``cls`` (called for every subclass
+    of fastem's estimator base, so this module never imports the estimators)."""
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
 def _estimator_class(name):
-    """The fastem mixture class called ``name``; never imports anything else."""
-    import fastem
-
-    from ._mixture import Mixture
-
-    cls = getattr(fastem, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Mixture)):
+    """The registered fastem estimator class called ``name``."""
+    cls = _ESTIMATORS.get(name)
+    if cls is None:
         raise ValueError(
-            f"the model file holds a {name!r}, which this fastem ({fastem.__version__}) "
-            "does not provide"
+            f"the model file holds a {name!r}, which this fastem ({__version__}) does not provide"
         )
     return cls
 
@@ -272,8 +275,6 @@ def load(path):
         If the file is not a fastem model, is corrupted or truncated, or was
         written in a newer format than this fastem reads.
     """
-    from . import __version__
-
     members = _read_members(path)
     try:
         format_version = int(members[_MAGIC])

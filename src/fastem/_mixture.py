@@ -1,11 +1,13 @@
 """Mixture: the estimator base shared by every family.
 
 It owns what scikit-learn users know (validation, ``n_init``, ``warm_start``,
-the convergence rule, ``predict*``, ``score*``, ``bic``/``aic``) and reaches the
-numerics only through the family contract (``estep_stats``, ``m_step``,
-``log_prob``, ``n_parameters``, ``sample``) and the drivers.
+the convergence rule, ``predict*``, ``score*``, ``bic``/``aic``), the
+parameters every mixture shares, and reaches the numerics only through the
+family contract (``fastem.families.Family``), the initialisation
+(``fastem._init``) and the drivers. See ``docs/architecture.md``.
 """
 
+import copy
 import math
 import warnings
 from abc import abstractmethod
@@ -17,18 +19,64 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _io
+from ._compat import Interval, StrOptions, _check_sample_weight
 from ._drivers import exact_em, stepwise_update
+from ._init import data_moments, initial_stats
 from ._progress import Progress
-from ._sources import ArraySource, is_out_of_core, make_source
+from ._sources import ArraySource, adapter_for, is_out_of_core, make_source
 from ._threads import kernel_threads
-from .dask import is_dask_array
+
+#: numpydoc text of the parameters every mixture shares; estimators' docstrings
+#: hold ``%(shared_parameters)s`` where it goes (see :func:`fill_shared_doc`).
+SHARED_PARAMETERS_DOC = """\
+tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood per sample.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the best result is kept.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation and of :meth:`sample`.
+    warm_start : bool, default=False
+        Continue from the fitted parameters on the next :meth:`fit`.
+    verbose : int, default=0
+        Print progress (1: iterations, 2: with timings and changes).
+    verbose_interval : int, default=10
+        Iterations between two progress lines.
+    n_jobs : int, default=None
+        Kernel threads; None or -1 uses every core.
+    chunk_size : int, default=None
+        Rows read at once from out-of-core sources (memory maps, ``.npy``
+        paths, HDF5/zarr datasets, iterables); None picks about 64 MiB of
+        rows. In-memory arrays are one chunk unless this is set.
+    decay : float, default=0.7
+        Exponent of the step size ``(t + 2) ** -decay`` of online EM
+        (:meth:`partial_fit`, ``fit(mode="online")``); in (0.5, 1].
+    progress : bool, default=False
+        Show a progress bar (tqdm, on standard error) with rows/s and the
+        current mean log-likelihood during :meth:`fit`.
+    callback : callable, default=None
+        ``callback(iteration, lower_bound)`` after every EM iteration (online:
+        every mini-batch); return True to stop early."""
+
+
+def fill_shared_doc(cls):
+    """Class decorator: put :data:`SHARED_PARAMETERS_DOC` into ``cls.__doc__``."""
+    if cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", SHARED_PARAMETERS_DOC)
+    return cls
 
 
 class Mixture(DensityMixin, BaseEstimator):
-    """Base class of fastem's mixtures; not for direct use."""
+    """Base class of fastem's mixtures; not for direct use.
+
+    Subclasses keep an explicit ``__init__`` signature (scikit-learn's
+    ``get_params`` reads it) that passes the shared parameters to this one,
+    and provide the hooks below.
+    """
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -36,17 +84,71 @@ class Mixture(DensityMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "progress": ["boolean"],
+        "callback": [callable, None],
     }
 
+    def __init__(
+        self,
+        n_components,
+        *,
+        tol,
+        max_iter,
+        n_init,
+        init_params,
+        weights_init,
+        means_init,
+        random_state,
+        warm_start,
+        verbose,
+        verbose_interval,
+        n_jobs,
+        chunk_size,
+        decay,
+        progress,
+        callback,
+    ):
+        self.n_components = n_components
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.decay = decay
+        self.progress = progress
+        self.callback = callback
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _io.register_estimator(cls)
+
     # -- hooks a family estimator provides -------------------------------------------
+    #: The family class (``fastem.families.Family``) of this estimator.
+    _family_class = None
+
     @abstractmethod
-    def _make_family(self, n_features):
-        """The family object (the contract of ``DESIGN.md``) for this estimator."""
+    def _make_family(self, n_features, dtype=np.float64, shift=None):
+        """The family object for ``n_features`` columns of ``dtype``, around ``shift``."""
+
+    @abstractmethod
+    def _reg(self):
+        """The regularisation handed to the family's M-step."""
 
     @abstractmethod
     def _check_init_parameters(self, n_features, dtype):
@@ -54,7 +156,7 @@ class Mixture(DensityMixin, BaseEstimator):
 
     @abstractmethod
     def _initial_params(self, family, source, random_state):
-        """Initial parameters of one initialisation."""
+        """Initial parameters of one initialisation (see :meth:`_initial_stats`)."""
 
     @abstractmethod
     def _params_to_attributes(self, params, dtype):
@@ -66,8 +168,17 @@ class Mixture(DensityMixin, BaseEstimator):
 
     _attributes_for_fitted = ("weights_", "means_")
 
-    def _reg(self):
-        return getattr(self, "reg_covar", 0.0)
+    def _initial_stats(self, family, source, random_state):
+        """Statistics of the initial responsibilities chosen by ``init_params``."""
+        return initial_stats(family, source, self.init_params, random_state)
+
+    def _fit_family(self, source):
+        """The family for fitting ``source``: centred on the data where it sums around one."""
+        shift = None
+        if self._family_class.uses_shift:
+            family = self._make_family(source.n_features, source.dtype)
+            shift = data_moments(source, family.column_moments)[0]
+        return self._make_family(source.n_features, source.dtype, shift)
 
     def save(self, path):
         """Save the mixture to a portable ``.npz`` file; read it back with :func:`fastem.load`.
@@ -77,9 +188,7 @@ class Mixture(DensityMixin, BaseEstimator):
         path : str or os.PathLike
             Destination file, written exactly as named.
         """
-        from ._io import save
-
-        save(self, path)
+        _io.save(self, path)
 
     # -- input handling -----------------------------------------------------------------
     def _validate_X(self, X, reset):
@@ -197,14 +306,8 @@ class Mixture(DensityMixin, BaseEstimator):
 
     def _fit_source(self, X, sample_weight):
         """The source of rows for ``fit``, validated as far as can be without a pass."""
-        chunk_size = getattr(self, "chunk_size", None)
-        if chunk_size is not None and (not isinstance(chunk_size, Integral) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
-        if is_dask_array(X):
-            from .dask import DaskSource
-
-            return DaskSource(X, sample_weight, check_chunk=self._check_chunk)
-        if is_out_of_core(X):
+        chunk_size = self.chunk_size
+        if adapter_for(X) is not None or is_out_of_core(X):
             return make_source(
                 X, sample_weight, chunk_size=chunk_size, check_chunk=self._check_chunk
             )
@@ -243,20 +346,18 @@ class Mixture(DensityMixin, BaseEstimator):
         with kernel_threads(self.n_jobs, _rows_per_call(source)):
             if source.n_features is None:
                 source.peek()
-            family = self._make_family(source.n_features)
             if mode == "online":
                 if not source.sequential:
                     raise ValueError(
                         "mode='online' reads mini-batches in order on the client; it is not "
                         "available for Dask arrays. Use exact EM (the default) there."
                     )
-                self._fit_online(family, source, batch_size, n_epochs)
+                self._fit_online(source, batch_size, n_epochs)
                 return source
-            family.set_shift(source)
+            family = self._fit_family(source)
             _ = source.weight_sum  # completes the validating first pass
             self._check_source_size(source)
             self._check_init_parameters(source.n_features, source.dtype)
-            family.dtype = source.dtype
             self._fit_exact(family, source)
         return source
 
@@ -266,7 +367,7 @@ class Mixture(DensityMixin, BaseEstimator):
         random_state = check_random_state(self.random_state)
         best = None
         self.converged_ = False
-        progress = Progress(getattr(self, "progress", False), self.max_iter * n_init)
+        progress = Progress(self.progress, self.max_iter * n_init)
         try:
             for init in range(n_init):
                 self._verbose_init_begin(init)
@@ -289,7 +390,7 @@ class Mixture(DensityMixin, BaseEstimator):
                         lower_bound=lower_bound,
                         on_iteration=self._verbose_iteration,
                         progress=progress,
-                        callback=getattr(self, "callback", None),
+                        callback=self.callback,
                     )
                     self._verbose_init_end(bounds[-1], converged)
                     result = (params, bounds[-1], bounds, n_iter, converged)
@@ -312,29 +413,19 @@ class Mixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = bounds
 
     # -- online (stepwise) EM -----------------------------------------------------------
-    def _check_decay(self):
-        decay = getattr(self, "decay", 0.7)
-        if not (isinstance(decay, Real) and 0.5 < decay <= 1.0):
-            raise ValueError(
-                f"decay must be in (0.5, 1] so that stepwise EM converges, got {decay!r}."
-            )
-        return float(decay)
-
-    def _online_start(self, family, X_batch, w_batch, random_state):
-        """First mini-batch: initial parameters and the statistics' shift from it."""
+    def _online_start(self, X_batch, w_batch, random_state):
+        """First mini-batch: the family (centred on the batch) and initial parameters."""
         batch = ArraySource(X_batch, w_batch)
-        family.set_shift(batch)
-        family.dtype = X_batch.dtype
+        family = self._fit_family(batch)
         self._check_init_parameters(family.n_features, X_batch.dtype)
         if self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_"):
             params = self._params_from_attributes()
         else:
             params = self._initial_params(family, batch, random_state)
         self._online = {"stats": None, "t": 0, "shift": family.shift, "dtype": X_batch.dtype}
-        return params
+        return family, params
 
     def _online_step(self, family, X_batch, w_batch, params):
-        decay = self._check_decay()
         state = self._online
         running, params, batch_ll = stepwise_update(
             family,
@@ -343,7 +434,7 @@ class Mixture(DensityMixin, BaseEstimator):
             w_batch,
             params,
             t=state["t"],
-            decay=decay,
+            decay=self.decay,
             reg=self._reg(),
         )
         state["stats"] = running
@@ -376,7 +467,6 @@ class Mixture(DensityMixin, BaseEstimator):
             of this batch under the parameters before the step.
         """
         self._validate_params()
-        self._check_decay()
         first = not hasattr(self, "_online")
         X = self._validate_X(X, reset=first)
         if first and X.shape[0] < self.n_components:
@@ -385,16 +475,15 @@ class Mixture(DensityMixin, BaseEstimator):
                 f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
         sample_weight = self._validate_sample_weight(sample_weight, X)
-        family = self._make_family(X.shape[1])
         with kernel_threads(self.n_jobs, X.shape[0]):
             if first:
                 if not hasattr(self, "_online_random_state"):
                     self._online_random_state = check_random_state(self.random_state)
-                params = self._online_start(family, X, sample_weight, self._online_random_state)
+                family, params = self._online_start(X, sample_weight, self._online_random_state)
                 self.lower_bounds_ = []
             else:
-                family.shift = self._online["shift"]
-                family.dtype = self._online["dtype"]
+                state = self._online
+                family = self._make_family(X.shape[1], state["dtype"], state["shift"])
                 params = self._params_from_attributes()
             params, batch_ll = self._online_step(family, X, sample_weight, params)
         self._params_to_attributes(params, self._online["dtype"])
@@ -404,28 +493,27 @@ class Mixture(DensityMixin, BaseEstimator):
         self.converged_ = False
         return self
 
-    def _fit_online(self, family, source, batch_size, n_epochs):
+    def _fit_online(self, source, batch_size, n_epochs):
         """``fit(mode="online")``: stepwise EM over mini-batches of a source."""
-        self._check_decay()
         if not isinstance(n_epochs, Integral) or n_epochs < 1:
             raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
         if batch_size is None:
-            batch_size = getattr(self, "chunk_size", None) or 10_000
+            batch_size = self.chunk_size or 10_000
         if not isinstance(batch_size, Integral) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if hasattr(self, "_online"):
             del self._online
         random_state = check_random_state(self.random_state)
-        progress = Progress(getattr(self, "progress", False), None, "online EM")
-        callback = getattr(self, "callback", None)
-        params, previous, epoch_means = None, -np.inf, []
+        progress = Progress(self.progress, None, "online EM")
+        callback = self.callback
+        family, params, previous, epoch_means = None, None, -np.inf, []
         converged = False
         try:
             for _ in range(n_epochs):
                 ll_sum = w_sum = 0.0
                 for X_batch, w_batch in _mini_batches(source, batch_size, random_state):
                     if params is None:
-                        params = self._online_start(family, X_batch, w_batch, random_state)
+                        family, params = self._online_start(X_batch, w_batch, random_state)
                     params, batch_ll = self._online_step(family, X_batch, w_batch, params)
                     w = float(w_batch.sum()) if w_batch.size else float(X_batch.shape[0])
                     ll_sum, w_sum = ll_sum + batch_ll * w, w_sum + w
@@ -477,7 +565,7 @@ class Mixture(DensityMixin, BaseEstimator):
     # -- prediction -------------------------------------------------------------------------
     def _weighted_log_prob(self, X):
         params = self._params_from_attributes()
-        family = self._make_family(X.shape[1])
+        family = self._make_family(X.shape[1], X.dtype)
         with kernel_threads(self.n_jobs, X.shape[0]):
             log_prob = family.log_prob(X, params)
         with np.errstate(divide="ignore"):
@@ -489,8 +577,34 @@ class Mixture(DensityMixin, BaseEstimator):
         """dtype of ``predict_proba``/``score_samples`` for validated rows ``X``."""
         return X.dtype
 
-    def _predict_validated(self, X):
+    def _rowwise(self, X, method, n_columns, dtype):
+        """``_<method>`` on validated rows, or lazily per block where an adapter holds ``X``.
+
+        The one place where prediction dispatches on the kind of input: an
+        adapter's blocks (Dask) run the public ``method`` of a copy of this
+        estimator with one kernel thread each.
+        """
+        check_is_fitted(self, self._attributes_for_fitted)
+        adapter = adapter_for(X)
+        if adapter is not None:
+            single = copy.copy(self)
+            single.n_jobs = 1
+            return adapter.map_rows(X, getattr(single, method), n_columns, dtype)
+        return getattr(self, "_" + method)(self._validate_X(X, reset=False))
+
+    def _predict(self, X):
         return self._weighted_log_prob(X).argmax(axis=1)
+
+    def _predict_proba(self, X):
+        weighted = self._weighted_log_prob(X)
+        norm = logsumexp(weighted, axis=1)
+        with np.errstate(under="ignore"):
+            return np.exp(weighted - norm[:, None]).astype(self._output_dtype(X), copy=False)
+
+    def _score_samples(self, X):
+        return logsumexp(self._weighted_log_prob(X), axis=1).astype(
+            self._output_dtype(X), copy=False
+        )
 
     def predict(self, X):
         """Most probable component of each row.
@@ -498,20 +612,14 @@ class Mixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data.
+            Data (a Dask array gives a lazy Dask array).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        check_is_fitted(self, self._attributes_for_fitted)
-        if is_dask_array(X):
-            from . import dask as fastem_dask
-
-            return fastem_dask.predict(self, X)
-        X = self._validate_X(X, reset=False)
-        return self._predict_validated(X)
+        return self._rowwise(X, "predict", None, np.int64)
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
@@ -519,23 +627,14 @@ class Mixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data.
+            Data (a Dask array gives a lazy Dask array).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
             Responsibilities; rows sum to 1.
         """
-        check_is_fitted(self, self._attributes_for_fitted)
-        if is_dask_array(X):
-            from . import dask as fastem_dask
-
-            return fastem_dask.predict_proba(self, X)
-        X = self._validate_X(X, reset=False)
-        weighted = self._weighted_log_prob(X)
-        norm = logsumexp(weighted, axis=1)
-        with np.errstate(under="ignore"):
-            return np.exp(weighted - norm[:, None]).astype(self._output_dtype(X), copy=False)
+        return self._rowwise(X, "predict_proba", self.n_components, np.float64)
 
     def score_samples(self, X):
         """Log-likelihood of each row under the model.
@@ -543,25 +642,20 @@ class Mixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data.
+            Data (a Dask array gives a lazy Dask array).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
             ``log p(x)`` of every row.
         """
-        check_is_fitted(self, self._attributes_for_fitted)
-        if is_dask_array(X):
-            from . import dask as fastem_dask
-
-            return fastem_dask.score_samples(self, X)
-        X = self._validate_X(X, reset=False)
-        return logsumexp(self._weighted_log_prob(X), axis=1).astype(
-            self._output_dtype(X), copy=False
-        )
+        return self._rowwise(X, "score_samples", None, np.float64)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted mean with ``sample_weight``).
+
+        Without weights this is exactly ``score_samples(X).mean()``, as in
+        scikit-learn.
 
         Parameters
         ----------
@@ -578,18 +672,15 @@ class Mixture(DensityMixin, BaseEstimator):
             Mean log-likelihood of ``X`` under the model.
         """
         log_prob = self.score_samples(X)
-        if is_dask_array(log_prob):
-            if sample_weight is not None:
-                return float((log_prob * sample_weight).sum().compute() / sample_weight.sum())
-            return float(log_prob.mean().compute())
-        log_prob = log_prob.astype(np.float64)
         if sample_weight is None:
-            return float(np.mean(log_prob))
-        return float(np.average(log_prob, weights=np.asarray(sample_weight, dtype=float)))
+            return float(log_prob.mean())
+        if not isinstance(log_prob, np.ndarray):  # lazy (Dask): reduce where it lives
+            return float((log_prob * sample_weight).sum() / sample_weight.sum())
+        return float(np.average(log_prob, weights=np.asarray(sample_weight, dtype=np.float64)))
 
     def _n_parameters(self):
-        params = self._params_from_attributes()
-        return self._make_family(params.means.shape[1]).n_parameters(params)
+        check_is_fitted(self, self._attributes_for_fitted)
+        return self._make_family(np.shape(self.means_)[1]).n_parameters()
 
     def bic(self, X):
         """Bayesian information criterion of the model on ``X`` (lower is better).
@@ -647,9 +738,32 @@ class Mixture(DensityMixin, BaseEstimator):
                 "least one sample."
             )
         params = self._params_from_attributes()
-        family = self._make_family(params.means.shape[1])
+        family = self._make_family(params.means.shape[1], np.asarray(self.means_).dtype)
         rng = check_random_state(self.random_state)
         return family.sample(params, n_samples, rng)
+
+
+def check_weights(weights, n_components):
+    """``weights_init`` validated as scikit-learn does: shape (K,), in [0, 1], summing to 1."""
+    given = np.asarray(weights)
+    atol = 1e-6 if given.dtype == np.float32 else 1e-8
+    weights = given.astype(np.float64)
+    if weights.shape != (n_components,):
+        raise ValueError(
+            f"The parameter 'weights' should have the shape of {(n_components,)}, "
+            f"but got {weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or np.any(weights > 1):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{np.max(weights):.5f}, min value {np.min(weights):.5f}"
+        )
+    if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got "
+            f"sum(weights) = {weights.sum():.5f}"
+        )
+    return weights
 
 
 def _mini_batches(source, batch_size, random_state):

@@ -10,19 +10,17 @@ private memory whatever the number of rows.
 
 import mmap
 import os
-import queue
-import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 
-#: Rows per chunk when ``chunk_size`` is None: about this many bytes of rows.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+from ._settings import settings
 
 
 def default_chunk_rows(n_features, itemsize):
-    """Rows in a chunk of about :data:`DEFAULT_CHUNK_BYTES`."""
-    return max(1, DEFAULT_CHUNK_BYTES // max(1, n_features * itemsize))
+    """Rows in a chunk of about ``settings.chunk_bytes``."""
+    return max(1, settings.chunk_bytes // max(1, n_features * itemsize))
 
 
 def _as_weights(sample_weight, n_rows):
@@ -283,9 +281,10 @@ class ArraySource(Source):
         """Rows and weights at ``indices`` (gathered directly from the array)."""
         if not self.in_memory:
             return super().take(indices)
-        indices = np.asarray(indices)
+        indices = np.asarray(indices, dtype=np.int64)
         weights = self.sample_weight[indices] if self.sample_weight.size else np.ones(indices.size)
-        return np.ascontiguousarray(self.X[indices]), weights
+        # Fancy indexing copies into a new C-ordered array (or a new BinaryCSR).
+        return self.X[indices], weights
 
     def all_weights(self):
         """Every row's weight (empty when unweighted)."""
@@ -430,43 +429,23 @@ def _page_advisor(X):
 
 def _prefetch(iterator):
     """Read the next item in a background thread while the current one is used."""
-    slot = queue.Queue(maxsize=1)
-    done = object()
-    stop = threading.Event()
-
-    def produce():
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastem-prefetch") as pool:
+        done = object()
+        pending = pool.submit(next, iterator, done)
         try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        slot.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            while True:
+                item = pending.result()
+                if item is done:
                     return
-            slot.put(("done", done))
-        except BaseException as exc:  # re-raised in the consumer's thread
-            slot.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="fastem-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slot.get()
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                slot.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
+                pending = pool.submit(next, iterator, done)
+                yield item
+        finally:
+            # A consumer that stops early: the read in flight ends before the
+            # iterator is closed (a running generator cannot be closed).
+            if not pending.cancel():
+                wait([pending])
+            if hasattr(iterator, "close"):
+                iterator.close()
 
 
 def _open_path(path):
@@ -502,17 +481,49 @@ def _open_path(path):
     )
 
 
+# -- adapters: sources that live elsewhere (Dask arrays) --------------------------------
+_ADAPTERS = []
+
+
+def register_adapter(adapter):
+    """Make :func:`adapter_for` offer ``adapter`` for the inputs it accepts.
+
+    An adapter (see ``fastem.dask``) provides ``accepts(X) -> bool``,
+    ``source(X, sample_weight, check_chunk) -> source`` for fits, and
+    ``map_rows(X, func, n_columns, dtype)`` for lazy per-row results
+    (``n_columns`` None for one value per row). Adapters depend on this module,
+    never the reverse.
+    """
+    if adapter not in _ADAPTERS:
+        _ADAPTERS.append(adapter)
+
+
+def adapter_for(X):
+    """The registered adapter that accepts ``X``, or None."""
+    for adapter in _ADAPTERS:
+        if adapter.accepts(X):
+            return adapter
+    return None
+
+
 def is_out_of_core(X):
-    """True for inputs that are not plain in-memory arrays (paths, datasets, iterables)."""
+    """True for inputs that are not in-memory tables (paths, datasets, iterables).
+
+    NumPy arrays, array-likes (``__array__``, e.g. pandas and polars
+    DataFrames, pyarrow tables) and scipy sparse matrices are in memory:
+    ``validate_data`` reads them whole, as scikit-learn does.
+    """
     if isinstance(X, np.memmap):
         return True
     if isinstance(X, (str, os.PathLike)):
         return True
-    if isinstance(X, np.ndarray) or hasattr(X, "__array_interface__"):
+    if isinstance(X, np.ndarray):
         return False
     if _is_sliceable_dataset(X):
         return True
     if type(X).__module__.startswith("scipy.sparse"):
+        return False
+    if any(hasattr(X, name) for name in ("__array__", "__array_interface__", "__dataframe__")):
         return False
     if isinstance(X, (list, tuple)):
         # A list of 2-D chunks (or of (rows, weights) pairs) is a source; a list of
@@ -530,7 +541,7 @@ def _is_sliceable_dataset(X):
 
 
 def make_source(X, sample_weight=None, chunk_size=None, check_chunk=None):
-    """The source for a non-in-memory ``X`` (see :func:`is_out_of_core`).
+    """The source for a non-in-memory ``X`` (see :func:`is_out_of_core`) or an adapter's input.
 
     Parameters
     ----------
@@ -548,6 +559,9 @@ def make_source(X, sample_weight=None, chunk_size=None, check_chunk=None):
     -------
     Source
     """
+    adapter = adapter_for(X)
+    if adapter is not None:
+        return adapter.source(X, sample_weight, check_chunk=check_chunk)
     if isinstance(X, (str, os.PathLike)):
         X = _open_path(X)
     if isinstance(X, np.ndarray):

@@ -57,3 +57,43 @@ class SufficientStats:
     def mean_log_likelihood(self):
         """Weighted mean log-likelihood per sample."""
         return self.log_likelihood / self.weight_sum
+
+
+class ColumnMoments:
+    """Weight, mean and sum of squared deviations per column, mergeable with ``+``.
+
+    Chunks are merged with Chan et al.'s pairwise update, so the result does
+    not depend on how the rows were chunked (beyond round-off) and stays
+    accurate for data far from the origin.
+
+    Parameters
+    ----------
+    weight : float
+        Sum of the weights of the rows.
+    mean : ndarray of shape (n_features,)
+        Weighted column means.
+    m2 : ndarray of shape (n_features,)
+        Weighted sums of squared deviations from ``mean``.
+    """
+
+    def __init__(self, weight, mean, m2):
+        self.weight, self.mean, self.m2 = weight, mean, m2
+
+    @classmethod
+    def from_sums(cls, origin, weight, s1, s2):
+        """Moments from sums ``s1 = sum w (x - origin)``, ``s2 = sum w (x - origin)^2``."""
+        if weight <= 0:
+            return cls(0.0, origin, np.zeros_like(origin))
+        offset = s1 / weight
+        return cls(weight, origin + offset, np.maximum(s2 - weight * offset**2, 0.0))
+
+    def __add__(self, other):
+        if other.weight <= 0:
+            return self
+        if self.weight <= 0:
+            return other
+        weight = self.weight + other.weight
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.weight / weight)
+        m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight / weight)
+        return ColumnMoments(weight, mean, m2)

@@ -1,13 +1,12 @@
 """Thread control: Numba threads for the kernels, BLAS held at one thread.
 
 The fused kernels call BLAS from inside ``prange`` threads; BLAS threads on top
-of them oversubscribe the cores (3.4x slower measured on 2 cores), so for the
+of them oversubscribe the cores, so for the
 duration of a kernel call BLAS is limited to one thread.  Numba's ``np.dot``
 calls the OpenBLAS bundled with SciPy, not NumPy's, so SciPy's BLAS is loaded
 before threadpoolctl looks for libraries to limit.
 """
 
-import os
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -16,10 +15,7 @@ import numba
 import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that numba's np.dot uses)
 from threadpoolctl import ThreadpoolController
 
-#: Below this many rows per thread, waking another thread costs more than it saves
-#: (measured: a 10,000 x 2 pass takes 35 us on one thread, 300 us split over two).
-MIN_ROWS_PER_GROUP = 16384
-
+from ._settings import settings
 
 # Thread count of the innermost active ``kernel_threads`` (numba.get_num_threads
 # costs ~0.1 ms a call, which adds up over the many small calls of a small fit).
@@ -76,7 +72,7 @@ def kernel_threads(n_jobs, n_rows=None):
     """
     n_threads = resolve_n_jobs(n_jobs)
     if n_rows is not None:
-        n_threads = max(1, min(n_threads, n_rows // MIN_ROWS_PER_GROUP))
+        n_threads = max(1, min(n_threads, n_rows // settings.min_rows_per_group))
     previous = numba.get_num_threads()
     outer = getattr(_active, "n_threads", None)
     numba.set_num_threads(n_threads)
@@ -97,12 +93,4 @@ def row_groups(n_rows):
     round-off.
     """
     n_threads = getattr(_active, "n_threads", None) or numba.get_num_threads()
-    return max(1, min(n_threads, n_rows // MIN_ROWS_PER_GROUP))
-
-
-def cpu_count():
-    """Cores available to this process."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return max(1, min(n_threads, n_rows // settings.min_rows_per_group))

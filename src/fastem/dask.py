@@ -4,24 +4,24 @@ Each EM pass maps the family's ``estep_stats`` over the row blocks where they
 live (on the workers of the current ``dask.distributed`` client, or on Dask's
 default scheduler when there is none); only the parameters travel to the
 blocks and only the small sufficient statistics travel back, summed in a
-fixed binary tree. The M-step runs on the client. Nothing here is imported
-by ``import fastem``: Dask is an optional extra (``pip install 'fastem[dask]'``).
+fixed binary tree. The M-step runs on the client. ``import fastem`` registers
+this adapter with the sources (``fastem._sources.register_adapter``) but does
+not import Dask, an optional extra (``pip install 'fastem[dask]'``), until a
+Dask array is fitted.
 
 Each block is processed single-threaded (the Dask convention: parallelism
 comes from the scheduler's workers and threads), so kernel threads never
 oversubscribe a worker's cores.
 """
 
-import copy
 import operator
 import warnings
 
 import numpy as np
 
+from ._settings import settings
+from ._sources import register_adapter
 from ._threads import kernel_threads
-
-#: Above this many bytes, merging column blocks into one is worth a warning.
-_RECHUNK_WARN_BYTES = 256 * 2**20
 
 
 def is_dask_array(X):
@@ -93,7 +93,7 @@ class DaskSource:
             raise ValueError(f"Expected a 2-D dask array of rows, got shape {X.shape}.")
         if len(X.chunks[1]) > 1:
             block_bytes = max(X.chunks[0]) * X.shape[1] * X.dtype.itemsize
-            if block_bytes > _RECHUNK_WARN_BYTES:
+            if block_bytes > settings.dask_rechunk_warn_bytes:
                 warnings.warn(
                     f"Merging {len(X.chunks[1])} column blocks into one: row blocks of "
                     f"{block_bytes / 2**20:.0f} MiB will be built. Chunk the array along "
@@ -190,52 +190,40 @@ class DaskSource:
         )
 
 
-def _predict_block(X_block, estimator):
-    with kernel_threads(1):
-        return estimator.predict(X_block)
-
-
-def _proba_block(X_block, estimator):
-    with kernel_threads(1):
-        return estimator.predict_proba(X_block)
-
-
-def _score_samples_block(X_block, estimator):
-    with kernel_threads(1):
-        return estimator.score_samples(X_block)
-
-
 def _rows_only(X):
     return X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X
 
 
-def _single_threaded(estimator):
-    # Blocks run one per Dask thread; the copy's kernels must not spread over all cores.
-    estimator = copy.copy(estimator)
-    estimator.n_jobs = 1
-    return estimator
+def _map_block(X_block, func):
+    with kernel_threads(1):
+        return func(X_block)
 
 
-def predict(estimator, X):
-    """Lazy labels of a Dask array: a 1-D dask array of int64."""
-    X = _rows_only(X)
-    return X.map_blocks(_predict_block, _single_threaded(estimator), drop_axis=1, dtype=np.int64)
+class DaskAdapter:
+    """Dask arrays as fastem inputs: a source for fits, lazy results for predictions."""
+
+    @staticmethod
+    def accepts(X):
+        """True for a ``dask.array.Array``."""
+        return is_dask_array(X)
+
+    @staticmethod
+    def source(X, sample_weight=None, check_chunk=None):
+        """A :class:`DaskSource` over ``X``."""
+        return DaskSource(X, sample_weight, check_chunk=check_chunk)
+
+    @staticmethod
+    def map_rows(X, func, n_columns, dtype):
+        """``func`` on every row block, lazily: 1-D (``n_columns`` None) or 2-D result.
+
+        ``func`` runs on the workers with single-threaded kernels (one block per
+        Dask thread); it must be picklable, e.g. a bound method of an estimator
+        whose ``n_jobs`` is 1.
+        """
+        X = _rows_only(X)
+        if n_columns is None:
+            return X.map_blocks(_map_block, func, drop_axis=1, dtype=dtype)
+        return X.map_blocks(_map_block, func, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
 
 
-def predict_proba(estimator, X):
-    """Lazy responsibilities of a Dask array, (n_samples, n_components)."""
-    X = _rows_only(X)
-    return X.map_blocks(
-        _proba_block,
-        _single_threaded(estimator),
-        chunks=(X.chunks[0], (estimator.n_components,)),
-        dtype=np.float64,
-    )
-
-
-def score_samples(estimator, X):
-    """Lazy log-likelihood of each row of a Dask array."""
-    X = _rows_only(X)
-    return X.map_blocks(
-        _score_samples_block, _single_threaded(estimator), drop_axis=1, dtype=np.float64
-    )
+register_adapter(DaskAdapter())

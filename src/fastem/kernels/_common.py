@@ -82,6 +82,17 @@ def fast_exp_array(x, out):
 
 
 @njit(cache=True, inline="always")
+def block_layout(n_rows, block_size, n_groups):
+    """``(n_blocks, n_groups)``: blocks of ``block_size`` rows over at most ``n_groups`` groups.
+
+    Every row-parallel kernel splits its rows this way; :func:`group_bounds`
+    then gives each group its fixed range of blocks.
+    """
+    n_blocks = (n_rows + block_size - 1) // block_size
+    return n_blocks, max(1, min(n_groups, n_blocks))
+
+
+@njit(cache=True, inline="always")
 def group_bounds(n_blocks, n_groups, g):
     """Blocks ``[start, stop)`` owned by row group ``g`` (fixed, so sums are reproducible)."""
     return (g * n_blocks) // n_groups, ((g + 1) * n_blocks) // n_groups

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._common import fast_exp, group_bounds
+from ._common import block_layout, fast_exp, group_bounds
 from ._gemm import MATMUL_TILED, gemm_tn, round_up
 from ._simd import zeros_aligned
 
@@ -234,8 +234,7 @@ def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups, path):
     n, d = X.shape
     K = c.shape[0]
     Wp = _padded_weights(W, path)
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     counts, sums, total = _group_accumulators(n_groups, d, K)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
@@ -269,8 +268,7 @@ def dense_scores(X, W, c, block_size, n_groups, path):
     K = c.shape[0]
     Wp = _padded_weights(W, path)
     out = np.empty((n, K))
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out)

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._common import fast_exp, group_bounds
+from ._common import block_layout, fast_exp, group_bounds
 from ._gemm import (
     COMPONENT_TILE,
     FEATURE_TILE,
@@ -366,8 +366,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     Up = np.zeros((dxx, dxp))
     Up[:, :dxx] = tied_prec_chol
     Ut = np.ascontiguousarray(Up.T)
-    n_blocks = (n + B - 1) // B
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, B, n_groups)
     acc = np.zeros((n_groups, Kp, Fp))
     acc_xx = np.zeros((n_groups, dxp, dxx))
     ll = np.zeros(n_groups)
@@ -473,8 +472,7 @@ def resp_stats(
     K = resp.shape[1]
     F = n_features_t
     Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
-    n_blocks = (n + B - 1) // B
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, B, n_groups)
     dxx = d if kind == TIED else 0
     dxp = dp if kind == TIED else 0
     acc = np.zeros((n_groups, Kp, Fp))
@@ -542,8 +540,7 @@ def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups):
     K = means.shape[0]
     out = np.empty((n, K))
     const = -0.5 * d * np.log(2.0 * np.pi)
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         diff = np.empty((block_size, d))
@@ -575,8 +572,7 @@ def log_prob_diagonal(X, means, prec_chol, log_det, block_size, n_groups):
     K = means.shape[0]
     out = np.empty((n, K))
     const = -0.5 * d * np.log(2.0 * np.pi)
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         for r in range(b0 * block_size, min(n, b1 * block_size)):
@@ -597,8 +593,7 @@ def column_moments(X, sample_weight, origin, block_size, n_groups):
     data centre (the statistics' shift) and the k-means tolerance.
     """
     n, d = X.shape
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     s0 = np.zeros(n_groups)
     s1 = np.zeros((n_groups, d))
     s2 = np.zeros((n_groups, d))

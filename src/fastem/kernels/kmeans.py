@@ -8,7 +8,7 @@ with the same row groups as the mixture kernels.
 import numpy as np
 from numba import njit, prange
 
-from ._common import group_bounds
+from ._common import block_layout, group_bounds
 
 
 @njit(cache=True, inline="always")
@@ -32,8 +32,7 @@ def _nearest(X, r, centers):
 def sq_dist_to_point(X, point, out, block_size, n_groups):
     """``out[i] = |X[i] - point|^2`` in float64."""
     n, d = X.shape
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         for i in range(b0 * block_size, min(n, b1 * block_size)):
@@ -54,8 +53,7 @@ def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
     """
     n, d = X.shape
     K = centers.shape[0]
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     counts = np.zeros((n_groups, K))
     sums = np.zeros((n_groups, K, d))
     inertia = np.zeros(n_groups)
@@ -78,8 +76,7 @@ def lloyd_stats(X, sample_weight, centers, block_size, n_groups):
 def assign_labels(X, centers, labels, min_sq_dist, block_size, n_groups):
     """Nearest-centre label and squared distance of every row."""
     n = X.shape[0]
-    n_blocks = (n + block_size - 1) // block_size
-    n_groups = max(1, min(n_groups, n_blocks))
+    n_blocks, n_groups = block_layout(n, block_size, n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         for r in range(b0 * block_size, min(n, b1 * block_size)):

@@ -1,0 +1,124 @@
+"""Named tunables of fastem, in one place, with an override for tests and benchmarks.
+
+Every size, threshold and kernel choice that is not a user-facing estimator
+parameter lives here. Modules read them at call time (``settings.NAME``), so
+:func:`override` changes them for the code it encloses::
+
+    from fastem._settings import override
+
+    with override(matmul_path="blas"):
+        GaussianMixture(4).fit(X)  # every fit kernel multiplies with BLAS
+
+The kernel path can also be forced for a whole process with the environment
+variable ``FASTEM_MATMUL_PATH`` (``auto``, ``loops``, ``blas`` or ``tiled``),
+read once at import.
+
+This module imports nothing of fastem: the kernels receive these values as
+arguments, never read them.
+"""
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+
+#: Values of :attr:`Settings.matmul_path`.
+MATMUL_PATHS = ("auto", "loops", "blas", "tiled")
+
+
+@dataclass
+class Settings:
+    """The tunables; one instance, :data:`settings`, is read by the package.
+
+    Attributes
+    ----------
+    matmul_path : {"auto", "loops", "blas", "tiled"}
+        How the fit kernels multiply their blocks. "auto" picks for the CPU
+        and the product's size; the others force a path (every path is
+        correct on every CPU, the tiles only being fastest with AVX-512).
+    gaussian_block_rows : int
+        Rows per cache-resident block of the Gaussian kernels.
+    kmeans_block_rows : int
+        Rows per block of the k-means kernels.
+    bernoulli_block_elements : int
+        Elements (rows x features) per block of the dense Bernoulli kernels;
+        about 1 MiB of float64 keeps a block in L2 beside BLAS's panels.
+    bernoulli_min_group_work : int
+        Multiply-adds below which a Bernoulli kernel call uses fewer threads
+        (waking a thread costs tens of microseconds).
+    min_rows_per_group : int
+        Rows below which another kernel thread costs more than it saves.
+    seeding_sample_rows : int
+        Rows that k-means++ seeding draws from; larger inputs are sampled
+        uniformly first.
+    random_init_rows : int
+        Rows of random responsibilities drawn at a time by ``init_params="random"``.
+    validation_elements : int
+        Elements examined at a time by input checks (bounds their temporaries).
+    chunk_bytes : int
+        Bytes per chunk of an out-of-core source when ``chunk_size`` is None.
+    dask_rechunk_warn_bytes : int
+        Merging a Dask array's column blocks above this size warns.
+    """
+
+    matmul_path: str = "auto"
+    gaussian_block_rows: int = 256
+    kmeans_block_rows: int = 1024
+    bernoulli_block_elements: int = 1 << 17
+    bernoulli_min_group_work: int = 1 << 20
+    min_rows_per_group: int = 16384
+    seeding_sample_rows: int = 131072
+    random_init_rows: int = 65536
+    validation_elements: int = 1 << 22
+    chunk_bytes: int = 64 * 2**20
+    dask_rechunk_warn_bytes: int = 256 * 2**20
+
+    def __post_init__(self):
+        if self.matmul_path not in MATMUL_PATHS:
+            raise ValueError(
+                f"matmul_path must be one of {MATMUL_PATHS}, got {self.matmul_path!r}."
+            )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type is int and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{f.name} must be a positive integer, got {value!r}.")
+
+
+def _from_environment():
+    path = os.environ.get("FASTEM_MATMUL_PATH", "auto").strip().lower() or "auto"
+    if path not in MATMUL_PATHS:
+        raise ValueError(
+            f"FASTEM_MATMUL_PATH must be one of {', '.join(MATMUL_PATHS)}, got {path!r}."
+        )
+    return Settings(matmul_path=path)
+
+
+#: The settings in force.
+settings = _from_environment()
+
+
+@contextmanager
+def override(**changes):
+    """Change settings for the enclosed code, restoring them afterwards.
+
+    Parameters
+    ----------
+    **changes
+        Attribute names of :class:`Settings` and their values.
+
+    Yields
+    ------
+    Settings
+        The settings in force inside the block.
+    """
+    unknown = set(changes) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise TypeError(f"Unknown fastem settings: {', '.join(sorted(unknown))}.")
+    saved = replace(settings)
+    new = replace(settings, **changes)  # validates
+    for name in changes:
+        setattr(settings, name, getattr(new, name))
+    try:
+        yield settings
+    finally:
+        for f in fields(Settings):
+            setattr(settings, f.name, getattr(saved, f.name))

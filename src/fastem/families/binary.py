@@ -1,0 +1,154 @@
+"""Binary rows as the Bernoulli kernels read them: validation, uint8 rows and CSR."""
+
+import numpy as np
+
+from .._settings import settings
+
+
+class BinaryCSR:
+    """Validated CSR rows of 0/1 values: int64 offsets, int32 or int64 columns, ones only.
+
+    Explicit zeros and duplicate entries have been removed, so every stored
+    entry is a 1 and the kernels read no values at all.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_samples + 1,), int64
+    indices : ndarray of shape (nnz,), int32 or int64
+    shape : tuple of int
+    dtype : numpy.dtype
+        dtype of the user's matrix (kept for :meth:`BernoulliMixture.sample`).
+    """
+
+    def __init__(self, indptr, indices, shape, dtype):
+        self.indptr = indptr
+        self.indices = indices
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def nnz(self):
+        """Number of ones in these rows."""
+        return int(self.indptr[-1] - self.indptr[0])
+
+    def rows(self, start, stop):
+        """Rows ``start:stop`` as a view (the offsets stay absolute)."""
+        return BinaryCSR(
+            self.indptr[start : stop + 1], self.indices, (stop - start, self.shape[1]), self.dtype
+        )
+
+    def take_rows(self, indices):
+        """The rows at ``indices`` (in that order) as a new :class:`BinaryCSR`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts, stops = self.indptr[indices], self.indptr[indices + 1]
+        lengths = stops - starts
+        indptr = np.zeros(indices.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # Positions of every selected one in self.indices, row after row.
+        positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return BinaryCSR(
+            indptr, self.indices[positions], (indices.size, self.shape[1]), self.dtype
+        )
+
+    def __getitem__(self, key):
+        # Sources cut chunks with X[start:stop] and gather sampled rows with X[indices].
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise TypeError("BinaryCSR supports only contiguous row slices.")
+            start, stop, _ = key.indices(self.shape[0])
+            return self.rows(start, max(start, stop))
+        return self.take_rows(key)
+
+
+def _raise_not_binary(n_bad, row, col, value, negative):
+    prefix = "Negative values in data passed to BernoulliMixture. " if negative else ""
+    raise ValueError(
+        f"{prefix}BernoulliMixture needs binary data (only 0 and 1): {n_bad} "
+        f"entr{'y is' if n_bad == 1 else 'ies are'} neither 0 nor 1, the first at "
+        f"(row {row}, column {col}) with value {value!r}."
+    )
+
+
+def _scan(values):
+    """Count the entries of a 1-D or 2-D chunk that are not 0/1, and find the first one."""
+    bad = (values != 0) & (values != 1)
+    count = int(np.count_nonzero(bad))
+    first = int(np.flatnonzero(bad)[0]) if count else -1
+    return count, first
+
+
+def check_binary_dense(X):
+    """Raise a ``ValueError`` naming the count and first position of non-0/1 entries.
+
+    Works on bounded row chunks so that no N x D temporary is made.
+    """
+    if X.dtype == np.bool_ or X.size == 0:
+        return
+    n_samples, n_features = X.shape
+    step = max(1, settings.validation_elements // max(1, n_features))
+    n_bad, first, negative = 0, None, False
+    for start in range(0, n_samples, step):
+        chunk = X[start : start + step]
+        count, where = _scan(chunk)
+        if count:
+            negative = negative or bool(np.any(chunk < 0))
+            if first is None:
+                row, col = divmod(where, n_features)
+                first = (start + row, col, chunk[row, col].item())
+        n_bad += count
+    if n_bad:
+        _raise_not_binary(n_bad, *first, negative)
+
+
+def binary_csr(X):
+    """Validate a scipy sparse matrix of 0/1 values into a :class:`BinaryCSR`.
+
+    Any format is converted to CSR (rows are what the kernels walk); duplicate
+    entries are summed before the check, explicit zeros dropped. The column
+    indices are used in their own dtype (int32 or int64: a column number is
+    below n_features either way), so no nnz-sized copy is made of a CSR
+    matrix in canonical form; the row offsets are widened to int64.
+    """
+    if X.format != "csr":
+        X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    data = X.data
+    n_zeros = data.size - int(np.count_nonzero(data))
+    if data.dtype != np.bool_:
+        n_bad, first, negative = 0, -1, False
+        for start in range(0, data.size, settings.validation_elements):
+            chunk = data[start : start + settings.validation_elements]
+            count, where = _scan(chunk)
+            if count:
+                negative = negative or bool(np.any(chunk < 0))
+                if first < 0:
+                    first = start + where
+            n_bad += count
+        if n_bad:
+            row = int(np.searchsorted(X.indptr, first, side="right")) - 1
+            _raise_not_binary(n_bad, row, int(X.indices[first]), data[first].item(), negative)
+    indptr = X.indptr.astype(np.int64)  # always a copy, never aliasing the user's
+    indices = X.indices
+    if indices.dtype not in (np.int32, np.int64):
+        indices = indices.astype(np.int64)
+    if n_zeros:
+        ones = data != 0
+        indptr = np.concatenate(([0], np.cumsum(ones, dtype=np.int64)))[indptr]
+        indices = indices[ones]
+    return BinaryCSR(indptr, np.ascontiguousarray(indices), X.shape, X.dtype)
+
+
+def dense_binary_rows(X):
+    """Checked 0/1 rows as the kernels read them: C-contiguous uint8, whatever the dtype.
+
+    One byte per entry is exact for 0/1 and is what every EM pass then reads:
+    float64 rows stored once as uint8 made a B4 iteration (200,000 x 784,
+    K=20) about 10% faster than multiplying the float64 rows in place, for a
+    one-off copy of an eighth of their size; a bool array is only viewed.
+    """
+    check_binary_dense(X)
+    if X.dtype == np.bool_:
+        return np.ascontiguousarray(X).view(np.uint8)
+    return X.astype(np.uint8, order="C")
