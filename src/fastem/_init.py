@@ -143,22 +143,41 @@ def greedy_kmeans_plusplus(weights, distances_to, n_clusters, random_state, n_lo
     return np.asarray(indices, dtype=np.int64)
 
 
+def canonical_order(family, X):
+    """A row order that depends only on the rows' values: identical rows are adjacent.
+
+    Rows are sorted by their squared distance to a fixed pseudo-random point
+    (distinct rows tie with probability zero), so draws on cumulative weights
+    in this order pick the same values whatever order the rows came in, and a
+    row of weight ``m`` covers the same stretch as its ``m`` copies would.
+    """
+    point = np.random.RandomState(1234567).standard_normal((1, family.n_features))
+    key = family.sq_distances(X, point)[:, 0]
+    return np.argsort(key, kind="stable")
+
+
 def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_trials=None):
     """Greedy, weighted k-means++ seeds among the rows of one chunk ``X``.
+
+    The draws run over the rows in :func:`canonical_order`, so the seeds do not
+    depend on the order of the rows, and integer weights seed as repeated rows.
 
     Returns
     -------
     indices : ndarray of shape (n_clusters,)
         Rows of ``X`` chosen as seeds.
     """
-    weights = sample_weight if sample_weight.size else np.ones(X.shape[0])
-    return greedy_kmeans_plusplus(
-        weights,
-        lambda rows: family.sq_distances(X, family.dense_rows(X, rows)),
-        n_clusters,
-        random_state,
-        n_local_trials,
+    order = canonical_order(family, X)
+    weights = sample_weight[order] if sample_weight.size else np.ones(X.shape[0])
+
+    def distances_to(positions):
+        rows = order[np.asarray(positions, dtype=np.int64)]
+        return family.sq_distances(X, family.dense_rows(X, rows))[order]
+
+    positions = greedy_kmeans_plusplus(
+        weights, distances_to, n_clusters, random_state, n_local_trials
     )
+    return order[positions]
 
 
 def kmeans(family, source, n_clusters, random_state, max_iter=300, tol=1e-4):

@@ -391,8 +391,18 @@ class IterableSource(Source):
 
 
 def _copy_on_write(X):
-    """A read-only memory map reopened copy-on-write (same pages, writable flag)."""
-    if isinstance(X, np.memmap) and not X.flags.writeable and getattr(X, "filename", None):
+    """A read-only memory map reopened copy-on-write (same pages, writable flag).
+
+    Only a whole map is reopened (its base is the mmap itself): a slice of one
+    inherits the parent's ``offset`` but not its start, so reopening it would
+    read other rows. Slices are read through the copying path instead.
+    """
+    if (
+        isinstance(X, np.memmap)
+        and not X.flags.writeable
+        and getattr(X, "filename", None)
+        and isinstance(X.base, mmap.mmap)
+    ):
         try:
             return np.memmap(
                 X.filename,

@@ -18,13 +18,13 @@ from threadpoolctl import ThreadpoolController
 from ._settings import settings
 
 # Thread count of the innermost active ``kernel_threads`` (numba.get_num_threads
-# costs ~0.1 ms a call, which adds up over the many small calls of a small fit).
+# is costly enough to add up over the many small calls of a small fit).
 _active = threading.local()
 
 
 @lru_cache(maxsize=1)
 def _controller():
-    # Scanning the loaded libraries costs milliseconds; once per process is enough.
+    # Scanning the loaded libraries is slow; once per process is enough.
     return ThreadpoolController()
 
 

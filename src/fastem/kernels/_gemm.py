@@ -7,15 +7,15 @@ block of B rows (features or components by rows, rows contiguous):
 - :func:`gemm_nt`: ``out = R @ T.T``, sufficient statistics from responsibilities.
 
 On this kind of shape (K of 4-64 by F of 10-200 by B of a few hundred) the
-OpenBLAS that SciPy ships runs 40-46 GFLOP/s per core, and on CPUs it does not
-recognise (AMD Zen 5 among them) only with its 256-bit kernels.  These loops
-keep a tile of 24 ``Vec8`` accumulators in registers through the whole
-reduction and run 110-130 GFLOP/s per core with AVX-512.  No tile checks
+OpenBLAS that SciPy ships runs far below the core's peak, and on CPUs it does
+not recognise (AMD Zen 5 among them) only with its 256-bit kernels.  These
+loops keep a tile of 24 ``Vec8`` accumulators in registers through the whole
+reduction and, with AVX-512, run much closer to the peak.  No tile checks
 bounds: row counts are multiples of 8 and, for :func:`gemm_nt`, component
 counts multiples of :data:`COMPONENT_TILE` (callers pad with zero rows).  The
 Gaussian kernels also pad rows to :data:`ROW_TILE` and features to
 :data:`FEATURE_TILE`, so that every tile is a full one: the narrow edge tiles
-are load-bound (at F=153, ``gemm_nt`` ran 90 GFLOP/s against 109 at F=156).
+are load-bound, so a padded feature count runs faster despite the extra work.
 
 Sums run in a fixed order that does not depend on the thread count, so the
 results are reproducible; they differ from BLAS only by round-off.

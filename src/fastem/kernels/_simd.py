@@ -244,8 +244,8 @@ def zeros_aligned(rows, cols):
     """A C-contiguous float64 (rows, cols) array of zeros starting on a 64-byte line.
 
     NRT allocations are only 16- or 32-byte aligned; a row whose vectors
-    straddle cache lines splits every load in two, and measured ``gemm_nt``
-    at 90 GFLOP/s against 108 on aligned rows.  Rows stay aligned when ``cols``
+    straddle cache lines splits every load in two, which noticeably slows
+    load-bound kernels such as ``gemm_nt``.  Rows stay aligned when ``cols``
     is a multiple of 8.
     """
     buffer = np.zeros(rows * cols + LANES)

@@ -59,11 +59,11 @@ def n_stat_features(kind, n_features):
 def _transpose_shifted_scalar(X, start, stop, shift, xs):
     """``xs[:, :m] = (X[start:stop] - shift).T`` in float64, one value at a time.
 
-    Which loop order is fastest depends on the width (one thread, 10^6 rows):
-    up to 6 features, whole tiles of 8 rows (a fixed trip count LLVM unrolls
-    into vector stores: 1.4 ms against 1.8 row by row at D=4); up to 24, row by
-    row (24 ms against 39 in tiles at D=24); beyond, tiles of up to 8 rows, so
-    each cache line of ``xs`` is written whole before it is evicted.
+    Which loop order is fastest depends on the width: up to 6 features, whole
+    tiles of 8 rows (a fixed trip count LLVM unrolls into vector stores, which
+    beats row by row); up to 24, row by row (there it beats the tiles); beyond,
+    tiles of up to 8 rows, so each cache line of ``xs`` is written whole before
+    it is evicted.
     """
     d = X.shape[1]
     m = stop - start
@@ -106,10 +106,9 @@ def _transpose_shifted_impl(X, start, stop, shift, xs):
 
     def impl(X, start, stop, shift, xs):
         d = X.shape[1]
-        # In 8 x 8 register tiles (float32 widened as it is loaded): at D=64
-        # 10 ms against 26 per 500k rows, one thread, and the B2 E-step in
-        # float32 113 ms against 150; below 16 features the scalar loops are
-        # as fast or faster.
+        # In 8 x 8 register tiles (float32 widened as it is loaded): one vector
+        # load and store per 8 values instead of one per value, which pays on
+        # wide rows; below 16 features the scalar loops are as fast or faster.
         if d < 16:
             _transpose_shifted_scalar(X, start, stop, shift, xs)
             return
@@ -202,7 +201,7 @@ def _fill_features(X, start, stop, shift, kind, xs, T):
     for r in range(m, B):
         T[0, r] = 0.0
     # Products through row views: indexing ``T`` in 2-D next to its alias ``xs``
-    # kept LLVM from vectorising these loops (7.3 ms against 3.2 per 2M rows, D=3).
+    # kept LLVM from vectorising these loops.
     if kind == FULL:
         idx = 1 + d
         for i in range(d):
@@ -415,10 +414,9 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
                 for r in range(B):
                     mx[r] = max(mx[r], row[r])
             # Exponentials first, sums after: with the running sum in the same loop
-            # LLVM keeps the polynomial exp scalar (measured 2x slower).  Between
-            # components, a K-th of the next block's rows is prefetched, so that
-            # they arrive during the products instead of stalling the next fill
-            # (B2: 105 -> 99 ms per E-step).
+            # LLVM keeps the polynomial exp scalar.  Between components, a K-th
+            # of the next block's rows is prefetched, so that they arrive during
+            # the products instead of stalling the next fill.
             for k in range(K):
                 row = logp[k]
                 for r in range(B):

@@ -6,12 +6,21 @@ same parameters (fastem's k-means initialisation, handed to scikit-learn as
 iterations (``tol=0``), and must reach the same log-likelihood.
 """
 
+import argparse
 import json
 import sys
 import warnings
 from time import perf_counter
 
 import numpy as np
+
+from fastem import GaussianMixture
+from fastem._threads import resolve_n_jobs
+
+from .errors import CliError
+from .models import fit_statistics
+from .parser import positive_int
+from .progress import fit_with_progress
 
 
 def make_mixture(n_features, n_components, seed, separation=4.0):
@@ -85,14 +94,15 @@ def sample_mixture(truth, n_samples, seed):
 
 def _true_model(truth):
     """A fitted-looking fastem GaussianMixture holding the true parameters."""
-    from .gaussian import GaussianMixture, precision_cholesky
-
     K, D = truth["means"].shape
     model = GaussianMixture(K, covariance_type="full")
     model.weights_ = truth["weights"]
     model.means_ = truth["means"]
     model.covariances_ = truth["covariances"]
-    model.precisions_cholesky_ = precision_cholesky(truth["covariances"], "full")
+    # scikit-learn's definition of the attribute: the transposed inverse of the lower
+    # Cholesky factor of each covariance.
+    lower = np.linalg.cholesky(truth["covariances"])
+    model.precisions_cholesky_ = np.linalg.inv(lower).transpose(0, 2, 1)
     model.n_features_in_ = D
     return model
 
@@ -162,10 +172,6 @@ def run_demo(
     dict
         The summary: fit results, true and fitted parameters, timings.
     """
-    from ._threads import resolve_n_jobs
-    from .cli import _fit_statistics, fit_with_progress
-    from .gaussian import GaussianMixture
-
     out = sys.stdout if out is None else out
 
     def progress(message):
@@ -207,7 +213,7 @@ def run_demo(
         K, covariance_type=covariance_type, max_iter=500, n_jobs=n_jobs, **start_params
     )
     t_em = fit_with_progress(model, X, quiet=quiet, label="demo: ")
-    fit_statistics = _fit_statistics(model, X)
+    stats = fit_statistics(model, X)
     true_log_likelihood = _true_model(truth).score(X)
     order = _match(model.means_, truth["means"])
 
@@ -224,9 +230,9 @@ def run_demo(
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
         "time_per_iteration_s": t_em / max(model.n_iter_, 1),
-        "log_likelihood": fit_statistics["log_likelihood"],
+        "log_likelihood": stats["log_likelihood"],
         "true_log_likelihood": float(true_log_likelihood),
-        "bic": fit_statistics["bic"],
+        "bic": stats["bic"],
         "weights": model.weights_[order].tolist(),
         "true_weights": truth["weights"].tolist(),
         "means": model.means_[order].tolist(),
@@ -306,3 +312,69 @@ def _print_summary(s, out):
             "  log-likelihoods after the last iteration agree to "
             f"{s['lower_bound_relative_difference']:.1e} (relative)"
         )
+
+
+# -- the subcommand ----------------------------------------------------------------------------
+def _cmd_demo(args):
+    """``fastem demo``: fit a large built-in mixture and compare with scikit-learn."""
+    n_samples = args.n_samples or (100_000 if args.small else 2_000_000)
+    if args.k > n_samples:
+        raise CliError(f"--k {args.k} exceeds --n-samples {n_samples}")
+    run_demo(
+        n_samples=n_samples,
+        n_features=args.n_features,
+        n_components=args.k,
+        covariance_type=args.covariance,
+        seed=args.seed,
+        sklearn=not args.no_sklearn,
+        sklearn_iter=args.sklearn_iter,
+        n_jobs=args.n_jobs,
+        as_json=args.json,
+        quiet=args.quiet,
+    )
+    return 0
+
+
+def add_commands(sub, options):
+    """Add ``demo`` to the subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of the ``fastem`` parser.
+    options : fastem.cli.parser.SharedOptions
+        Parent parsers of the shared options.
+    """
+    o = options
+    p = sub.add_parser(
+        "demo",
+        parents=[o.common, o.covariance(default="full"), o.seed(), o.threads, o.quiet, o.json],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="fit 2,000,000 x 8 rows and compare with scikit-learn",
+        description=(
+            "Generate rows from a known Gaussian mixture, fit it with fastem, show\n"
+            "the fitted model next to the true one, and time EM iterations against\n"
+            "scikit-learn's GaussianMixture started from the same parameters."
+        ),
+    )
+    p.add_argument("--small", action="store_true", help="quick version (100,000 rows)")
+    p.add_argument(
+        "--n-samples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="rows (default 2,000,000)",
+    )
+    p.add_argument(
+        "--n-features", type=positive_int, default=8, metavar="D", help="columns (default 8)"
+    )
+    p.add_argument("--k", type=positive_int, default=8, help="components (default 8)")
+    p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn timing")
+    p.add_argument(
+        "--sklearn-iter",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="EM iterations timed in both libraries (default 5)",
+    )
+    p.set_defaults(func=_cmd_demo)

@@ -1,0 +1,224 @@
+"""Reading rows (``.npy``, CSV, standard input) and writing arrays for the command line."""
+
+import io
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from fastem._sources import is_out_of_core, make_source
+
+from .errors import CliError
+
+#: Rows per block when a fitted model is evaluated: bounded memory on large inputs.
+EVAL_CHUNK = 1 << 20
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+def _locate_csv_problem(lines, name, skip_header, columns, delimiter):
+    """Line and column of the first cell NumPy could not read, or None."""
+    n_columns = None
+    for lineno, line in enumerate(lines, start=1):
+        if lineno <= skip_header:
+            continue
+        content = line.split("#", 1)[0].strip()
+        if not content:
+            continue
+        cells = content.split(delimiter)
+        if columns is None:
+            if n_columns is None:
+                n_columns = len(cells)
+            elif len(cells) != n_columns:
+                return (
+                    f"{name}: line {lineno} has {len(cells)} columns, "
+                    f"the lines before it have {n_columns}"
+                )
+        elif max(columns) >= len(cells):
+            return (
+                f"{name}: line {lineno} has {len(cells)} columns; "
+                f"--columns asks for column index {max(columns)}"
+            )
+        for j in range(len(cells)) if columns is None else columns:
+            try:
+                float(cells[j])
+            except ValueError:
+                hint = " (a header line? add --skip-header)" if lineno == 1 else ""
+                return (
+                    f"{name}: line {lineno}, column {j + 1}: {cells[j].strip()!r} "
+                    f"is not a number{hint}"
+                )
+    return None
+
+
+def _read_csv(source, name, skip_header, columns, delimiter):
+    """Parse numeric CSV with NumPy's fast reader, diagnosing failures by a second look."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            X = np.loadtxt(
+                source,
+                delimiter=delimiter,
+                skiprows=int(skip_header),
+                usecols=columns,
+                ndmin=2,
+                dtype=np.float64,
+                comments="#",
+            )
+    except ValueError as exc:
+        if isinstance(source, io.StringIO):
+            lines = source.getvalue().splitlines()
+        else:
+            with open(source, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        problem = _locate_csv_problem(lines, name, skip_header, columns, delimiter)
+        raise CliError(problem or f"{name}: {exc}") from None
+    if X.size == 0:
+        raise CliError(f"{name}: no data rows")
+    return X
+
+
+# -- .npy --------------------------------------------------------------------------------------
+def _read_npy(path, columns):
+    try:
+        # Mapped read-only, as fastem maps a .npy path it is given to fit. Nothing here
+        # hands this map to the kernels directly: fit and row_blocks read it through
+        # fastem's sources, which remap it copy-on-write (a read-only array would be a
+        # distinct Numba type, compiling a second set of kernels).
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise CliError(f"{path}: not a readable .npy file ({exc})") from None
+    if not isinstance(X, np.ndarray):
+        raise CliError(f"{path}: not a .npy array file")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise CliError(f"{path}: expected a 2-D array of rows, got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise CliError(f"{path}: expected numbers, got dtype {X.dtype}")
+    if columns is not None:
+        if max(columns) >= X.shape[1]:
+            raise CliError(
+                f"{path} has {X.shape[1]} columns; --columns asks for index {max(columns)}"
+            )
+        X = X[:, columns]
+    if X.shape[0] == 0:
+        raise CliError(f"{path}: no data rows")
+    return X
+
+
+# -- reading and writing -----------------------------------------------------------------------
+def read_data(spec, *, skip_header=False, columns=None, delimiter=",", float32=False):
+    """Rows from a ``.npy`` file (memory-mapped), a CSV file or CSV on standard input.
+
+    Parameters
+    ----------
+    spec : str
+        Path of a ``.npy`` or ``.csv``/``.txt``/``.tsv`` file, or ``-`` for CSV on stdin.
+    skip_header : bool, default=False
+        Skip the first line of CSV input.
+    columns : list of int, optional
+        Columns to keep (0-based); all by default.
+    delimiter : str, default=","
+        CSV field separator.
+    float32 : bool, default=False
+        Convert to float32 (fastem then fits in float32 end to end).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        For a ``.npy`` file, a read-only memory map (no copy) unless columns
+        are selected or a dtype conversion is needed. Give it to the
+        estimators' ``fit``, or read it by :func:`row_blocks`: both remap it
+        copy-on-write.
+    """
+    if spec == "-":
+        X = _read_csv(io.StringIO(sys.stdin.read()), "<stdin>", skip_header, columns, delimiter)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise CliError(f"{spec}: no such file" if not path.exists() else f"{spec}: not a file")
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            X = _read_npy(path, columns)
+        elif suffix in (".csv", ".txt", ".tsv"):
+            X = _read_csv(path, spec, skip_header, columns, delimiter)
+        else:
+            raise CliError(f"{spec}: unknown data format; use .npy, .csv, or - for CSV on stdin")
+    if float32 and X.dtype != np.float32:
+        X = X.astype(np.float32)
+    return X
+
+
+def data_from_args(args, float32=False):
+    """:func:`read_data` of the DATA positional with the data options of ``args``."""
+    return read_data(
+        args.data,
+        skip_header=args.skip_header,
+        columns=args.columns,
+        delimiter=args.delimiter,
+        float32=float32,
+    )
+
+
+def row_blocks(X, rows=EVAL_CHUNK):
+    """Consecutive blocks of at most ``rows`` rows of ``X``, covering every row once.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Rows from :func:`read_data`.
+    rows : int, default=EVAL_CHUNK
+        Rows per block.
+
+    Yields
+    ------
+    ndarray of shape (n_rows, n_features)
+        A memory map is read through fastem's sources: its pages are
+        requested ahead of use and the blocks are writable views.
+    """
+    if is_out_of_core(X):
+        for block, _ in make_source(X, chunk_size=rows).chunks():
+            yield block
+        return
+    for start in range(0, X.shape[0], rows):
+        yield X[start : start + rows]
+
+
+def write_array(path, array, fmt):
+    """Write ``array`` as ``.npy`` or CSV by extension; CSV on standard output without a path.
+
+    Parameters
+    ----------
+    path : str or None
+        Destination; None or ``-`` for standard output.
+    array : ndarray
+        One or two dimensions.
+    fmt : str
+        ``numpy.savetxt`` format of a CSV cell.
+    """
+    if path is None or path == "-":
+        np.savetxt(sys.stdout, array, fmt=fmt, delimiter=",")
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        np.save(path, array)
+    elif suffix in (".csv", ".txt"):
+        np.savetxt(path, array, fmt=fmt, delimiter=",")
+    else:
+        raise CliError(f"{path}: unknown output format; use .npy or .csv")
+
+
+def check_output(path):
+    """Fail before a long computation, not after it, if ``path`` cannot be written.
+
+    Parameters
+    ----------
+    path : str or None
+        Output path; None or ``-`` (standard output) always passes.
+    """
+    if path is None or path == "-":
+        return
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise CliError(f"{path}: directory {parent} does not exist")

@@ -1,0 +1,236 @@
+"""``fastem fit``, ``predict``, ``score``, ``sample`` and ``info``: one model at a time."""
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+from .data import check_output, data_from_args, write_array
+from .models import check_k, describe, evaluate, fit_statistics, load_model, make_estimator
+from .parser import add_data_argument, add_model_argument, positive_int
+from .progress import fit_with_progress
+
+
+def _cmd_fit(args):
+    """``fastem fit``: fit one mixture, print a summary, save it."""
+    check_output(args.output)
+    X = data_from_args(args, float32=args.float32)
+    check_k([args.k], X.shape[0])
+    model = make_estimator(args.family, args.k, args, args.covariance)
+    elapsed = fit_with_progress(model, X, quiet=args.quiet)
+    stats = fit_statistics(model, X)
+    if args.output:
+        model.save(args.output)
+    summary = {
+        "model": describe(model),
+        "n_samples": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        **stats,
+        "time_s": elapsed,
+        "output": args.output,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    converged = "converged" if model.converged_ else "did not converge"
+    print(
+        f"fitted {summary['model']} to {X.shape[0]:,} x {X.shape[1]} rows of {args.data}\n"
+        f"  iterations       {model.n_iter_} ({converged})\n"
+        f"  log-likelihood   {stats['log_likelihood']:.6g} per sample\n"
+        f"  BIC              {stats['bic']:.6g}\n"
+        f"  time             {elapsed:.3g} s"
+    )
+    if args.output:
+        print(f"  saved to         {args.output}")
+    return 0
+
+
+def _cmd_predict(args):
+    """``fastem predict``: labels or responsibilities of every row."""
+    check_output(args.output)
+    model = load_model(args.model)
+    X = data_from_args(args)
+    if args.proba:
+        write_array(args.output, evaluate(model, X, "predict_proba"), "%.8g")
+    else:
+        write_array(args.output, evaluate(model, X, "predict"), "%d")
+    return 0
+
+
+def _cmd_score(args):
+    """``fastem score``: mean log-likelihood per row."""
+    model = load_model(args.model)
+    X = data_from_args(args)
+    stats = fit_statistics(model, X)
+    if args.json:
+        print(json.dumps({"n_samples": int(X.shape[0]), **stats}, indent=2))
+    else:
+        print(repr(stats["log_likelihood"]))
+    return 0
+
+
+def _cmd_sample(args):
+    """``fastem sample``: draw rows from a saved model."""
+    check_output(args.output)
+    check_output(args.labels)
+    model = load_model(args.model)
+    if args.seed is not None:
+        model.set_params(random_state=args.seed)
+    X, labels = model.sample(args.n)
+    write_array(args.output, X, "%.10g")
+    if args.labels:
+        write_array(args.labels, labels, "%d")
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.random.RandomState):
+        return "RandomState(...)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+def _format_vector(values, limit=8):
+    shown = " ".join(f"{v:8.4g}" for v in values[:limit])
+    return shown + (" ..." if len(values) > limit else "")
+
+
+def _fitted_attributes(model):
+    """scikit-learn's fitted state: public attributes ending in ``_``."""
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if name.endswith("_") and not name.startswith("_")
+    }
+
+
+def _cmd_info(args):
+    """``fastem info``: what a model file holds."""
+    model = load_model(args.model)
+    with np.load(args.model, allow_pickle=False) as data:
+        writer = str(data["__fastem_version__"])
+        file_format = int(data["__fastem__"])
+    params = model.get_params(deep=False)
+    fitted = _fitted_attributes(model)
+    if args.json:
+        info = {
+            "class": type(model).__name__,
+            "fastem_version": writer,
+            "format": file_format,
+            "params": {k: _jsonable(v) for k, v in params.items()},
+            "fitted": {k: _jsonable(v) for k, v in fitted.items()},
+        }
+        print(json.dumps(info, indent=2))
+        return 0
+    print(
+        f"{args.model}: {type(model).__name__}, written by fastem {writer} (format {file_format})"
+    )
+    print("parameters:")
+    for name, value in params.items():
+        shown = f"array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+        print(f"  {name:<18} {shown}")
+    if "weights_" not in fitted:
+        print("not fitted")
+        return 0
+    converged = "converged" if model.converged_ else "did not converge"
+    print(
+        f"fitted on {model.n_features_in_} features: {model.n_iter_} iterations ({converged}), "
+        f"lower bound {model.lower_bound_:.6g} per sample"
+    )
+    print(f"  {'k':>3}  {'weight':>8}  mean")
+    for k in np.argsort(-model.weights_, kind="stable"):
+        print(f"  {k:>3}  {model.weights_[k]:8.4f}  {_format_vector(model.means_[k])}")
+    return 0
+
+
+def add_commands(sub, options):
+    """Add ``fit``, ``predict``, ``score``, ``sample`` and ``info`` to the subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of the ``fastem`` parser.
+    options : fastem.cli.parser.SharedOptions
+        Parent parsers of the shared options.
+    """
+    o = options
+    p = sub.add_parser(
+        "fit",
+        parents=[
+            o.common,
+            o.data,
+            o.covariance(),
+            o.iterations,
+            o.estimator,
+            o.seed(),
+            o.threads,
+            o.quiet,
+            o.json,
+        ],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="fit a mixture to data and save it",
+        description=(
+            "Fit a mixture to DATA and save it as a portable .npz model file.\n"
+            "DATA is a .npy file (memory-mapped, not copied), a .csv file, or - for CSV\n"
+            "on standard input. Progress goes to stderr, the summary to stdout.\n\n"
+            "example: fastem fit points.npy --k 5 -o model.npz"
+        ),
+    )
+    add_data_argument(p)
+    p.add_argument("--k", type=positive_int, required=True, help="number of components")
+    p.add_argument("-o", "--output", metavar="MODEL.npz", help="save the fitted model here")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "predict",
+        parents=[o.common, o.data],
+        help="component labels (or probabilities) of rows",
+        description="Write the most probable component of every row of DATA "
+        "(or, with --proba, the probability of every component).",
+    )
+    add_model_argument(p)
+    add_data_argument(p)
+    p.add_argument("--proba", action="store_true", help="write the responsibilities (N x K)")
+    p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "score",
+        parents=[o.common, o.data, o.json],
+        help="mean log-likelihood of rows under a model",
+        description="Print the mean log-likelihood per row of DATA under the model "
+        "(--json adds the BIC and AIC).",
+    )
+    add_model_argument(p)
+    add_data_argument(p)
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "sample",
+        parents=[o.common, o.seed(default=None)],
+        help="draw random rows from a model",
+        description="Draw N rows from the model. The model's saved random_state "
+        "is used unless --seed is given.",
+    )
+    add_model_argument(p)
+    p.add_argument("n", metavar="N", type=positive_int, help="number of rows")
+    p.add_argument("-o", "--output", metavar="OUT", help=".npy or .csv (default: CSV on stdout)")
+    p.add_argument("--labels", metavar="OUT", help="also write each row's component here")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser(
+        "info",
+        parents=[o.common, o.json],
+        help="describe a model file",
+        description="Print the class, parameters and fitted components of a model file.",
+    )
+    add_model_argument(p)
+    p.set_defaults(func=_cmd_info)
