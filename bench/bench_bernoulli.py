@@ -30,7 +30,8 @@ from scipy.special import logsumexp
 from _common import FULL, gemm_peak_gflops, median_time, size, wide_gemm_peak_gflops
 from fastem import BernoulliMixture
 from fastem._threads import kernel_threads
-from fastem.bernoulli import BernoulliParams, binary_csr
+from fastem.families.bernoulli import BernoulliParams
+from fastem.families.binary import binary_csr
 
 ALPHA = 1e-10
 

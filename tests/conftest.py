@@ -2,6 +2,7 @@
 
 import pytest
 
+from matmul_paths import pinned_matmul_path
 from synthetic import make_blobs
 
 
@@ -11,3 +12,13 @@ def blobs():
     X = make_blobs()[0]
     X.setflags(write=False)
     return X
+
+
+@pytest.fixture
+def pinned_path(path):
+    """The parametrised matmul ``path`` pinned for the whole test; yields its kernel constant.
+
+    Every family the test builds (directly or through an estimator) uses it.
+    """
+    with pinned_matmul_path(path) as constant:
+        yield constant

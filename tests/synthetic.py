@@ -20,3 +20,20 @@ def make_blobs(n_samples=600, n_features=3, n_components=3, separation=6.0, seed
         labels.append(np.full(size, k))
     order = rng.permutation(n_samples)
     return np.vstack(rows)[order], np.concatenate(labels)[order]
+
+
+def make_binary(n_samples=400, n_features=12, n_components=3, seed=0):
+    """Rows from a well-separated Bernoulli mixture: each component owns a block of features.
+
+    Returns ``X`` (n_samples, n_features) float64 of 0/1, the true labels,
+    weights and probabilities.
+    """
+    rng = np.random.default_rng(seed)
+    means = np.full((n_components, n_features), 0.15)
+    for k, block in enumerate(np.array_split(np.arange(n_features), n_components)):
+        means[k, block] = 0.85
+    means = np.clip(means + rng.uniform(-0.1, 0.1, means.shape), 0.02, 0.98)
+    weights = rng.dirichlet(np.full(n_components, 5.0))
+    labels = rng.choice(n_components, size=n_samples, p=weights)
+    X = (rng.random((n_samples, n_features)) < means[labels]).astype(np.float64)
+    return X, labels, weights, means

@@ -10,15 +10,19 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastem import BernoulliMixture, GaussianMixture
+from fastem import BernoulliMixture, GaussianMixture, KMeans
 
 ESTIMATORS = [
     GaussianMixture(),
     GaussianMixture(n_components=2),
     BernoulliMixture(),
     BernoulliMixture(n_components=2),
+    KMeans(n_clusters=1),
+    KMeans(n_clusters=2),
 ]
 
 
@@ -50,9 +54,30 @@ def _array_api_check_in_subprocess(estimator, check):
     assert done.stdout.strip().endswith("passed"), done.stdout + done.stderr
 
 
+#: scikit-learn 1.9's _check_estimator_sparse_container, once fit, predict and
+#: predict_proba have run on every sparse format, reads
+#: ``tags.classifier_tags.multi_class`` of any estimator with ``predict_proba``:
+#: None for a density estimator, so an AttributeError (and its expected (n, 2)
+#: or (n, 4) shape cannot be met with one component anyway). Only that exact
+#: failure is accepted; tests/test_bernoulli_dropin.py runs the rest of what
+#: these checks exercise with the mixture's own shapes.
+SPARSE_PROBA_CHECKS = {"check_estimator_sparse_array", "check_estimator_sparse_matrix"}
+
+
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_estimator_check(estimator, check):
-    if _check_name(check) == "check_array_api_input":
+    name = _check_name(check)
+    if name == "check_array_api_input":
         _array_api_check_in_subprocess(estimator, check)
+    elif (
+        name in SPARSE_PROBA_CHECKS
+        and get_tags(estimator).input_tags.sparse
+        and get_tags(estimator).classifier_tags is None
+        and hasattr(estimator, "predict_proba")
+    ):
+        with pytest.raises(Exception) as info:
+            check(estimator)
+        cause = info.value.__cause__ or info.value
+        assert isinstance(cause, AttributeError) and "multi_class" in str(cause), info.value
     else:
         check(estimator)

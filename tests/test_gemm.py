@@ -17,6 +17,7 @@ from fastem.kernels._gemm import (
     MATMUL_BLAS,
     MATMUL_LOOPS,
     MATMUL_TILED,
+    MATMUL_TILED4,
     ROW_TILE,
     gemm_nt,
     gemm_tn,
@@ -26,6 +27,7 @@ from fastem.kernels._simd import (
     LANES,
     prefetch,
     store_transposed,
+    vector_bits,
     vfma,
     vload,
     vload_widened,
@@ -228,15 +230,22 @@ def test_round_up():
 
 
 def test_matmul_path(monkeypatch):
-    assert {MATMUL_LOOPS, MATMUL_BLAS, MATMUL_TILED} == {0, 1, 2}
+    assert {MATMUL_LOOPS, MATMUL_BLAS, MATMUL_TILED, MATMUL_TILED4} == {0, 1, 2, 3}
     assert isinstance(wide_vectors(), bool)
-    monkeypatch.setattr(gemm, "wide_vectors", lambda: True)
+    assert vector_bits() in (0, 256, 512)
+    assert (vector_bits() == 512) == wide_vectors()
+    monkeypatch.setattr(gemm, "vector_bits", lambda: 512)
     assert gemm.matmul_path(1, 1) == MATMUL_TILED
     assert gemm.matmul_path(1000, 64) == MATMUL_TILED
-    # Without AVX-512 the tiles would spill; tiny products skip the BLAS call.
-    monkeypatch.setattr(gemm, "wide_vectors", lambda: False)
+    # AVX2 + FMA: the 256-bit tiles, at every size.
+    monkeypatch.setattr(gemm, "vector_bits", lambda: 256)
+    assert gemm.matmul_path(1, 1) == MATMUL_TILED4
+    assert gemm.matmul_path(1000, 64) == MATMUL_TILED4
+    # Neither: tiny products skip the BLAS call.
+    monkeypatch.setattr(gemm, "vector_bits", lambda: 0)
     assert gemm.matmul_path(1, 1) == MATMUL_LOOPS
     assert gemm.matmul_path(1000, 64) == MATMUL_BLAS
+    assert [gemm.is_tiled(p) for p in range(4)] == [False, False, True, True]
 
 
 # -- Vec8 intrinsics ------------------------------------------------------------------------
@@ -502,5 +511,5 @@ def test_vload_widened_reads_float32_and_float64_rows_exactly():
     ids=["strided", "int64", "2-d"],
 )
 def test_vload_widened_rejects_other_rows_at_compile_time(row):
-    with pytest.raises((TypeError, TypingError), match="C-contiguous float row"):
+    with pytest.raises((TypeError, TypingError), match="C-contiguous float or uint8 row"):
         _widen(row, 0)

@@ -9,15 +9,17 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-import fastem.gaussian
+import fastem.families.gaussian
 import reference as ref
 from fastem import GaussianMixture
 from fastem._drivers import exact_em
+from fastem._init import data_moments
+from fastem._settings import override
+from fastem._settings import settings as fastem_settings
 from fastem._sources import ArraySource
-from fastem._threads import MIN_ROWS_PER_GROUP, kernel_threads, row_groups
-from fastem.gaussian import GaussianFamily, GaussianParams
-from fastem.kernels._gemm import MATMUL_BLAS, MATMUL_LOOPS, MATMUL_TILED
-from matmul_paths import GAUSSIAN_PATHS, pin_matmul_path
+from fastem._threads import kernel_threads, row_groups
+from fastem.families.gaussian import GaussianFamily, GaussianParams
+from matmul_paths import GAUSSIAN_PATHS, pinned_matmul_path
 from synthetic import make_blobs
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -110,7 +112,7 @@ def test_log_likelihood_never_decreases(
 def two_groups_of_rows():
     # Kernels split rows into one group per thread only above a minimum group size, so
     # threads can change the summation order only with this many rows.
-    n_samples = 2 * MIN_ROWS_PER_GROUP + 1000
+    n_samples = 2 * fastem_settings.min_rows_per_group + 1000
     X, _ = make_blobs(n_samples=n_samples, n_features=3, n_components=3, seed=4)
     with kernel_threads(2) as n_threads:
         assert row_groups(n_samples) == min(2, n_threads)
@@ -137,11 +139,14 @@ def big_blobs():
 
 
 def _em_with_family(X, w, params, covariance_type, block_size, path, n_iter=4):
-    family = GaussianFamily(covariance_type, params.means.shape[0], X.shape[1], block_size)
-    family.matmul_path = path
     source = ArraySource(X, w)
     with kernel_threads(None):
-        family.set_shift(source)
+        shift = data_moments(source, GaussianFamily.column_moments)[0]
+        with pinned_matmul_path(path) as pinned, override(gaussian_block_rows=block_size):
+            family = GaussianFamily(
+                covariance_type, params.means.shape[0], X.shape[1], X.dtype, shift
+            )
+        assert (family.matmul_path, family.block_size) == (pinned, block_size)
         stats = family.estep_stats(X, w, params)
         params, bounds, _, _ = exact_em(
             family, source, params, reg=1e-6, tol=0.0, max_iter=n_iter, lower_bound=-np.inf
@@ -169,10 +174,10 @@ def test_block_size_and_row_groups_do_not_change_the_fit(
     )
     # Row groups are normally the thread count (capped for small inputs); any count must
     # give the same sums, whatever the machine this runs on.
-    monkeypatch.setattr(fastem.gaussian, "row_groups", lambda n_rows: 1)
+    monkeypatch.setattr(fastem.families.gaussian, "row_groups", lambda n_rows: 1)
     base_stats, base, base_bounds = _em_with_family(X, w, start, covariance_type, 256, path)
     for block_size, n_groups in [(1, 1), (7, 2), (7, 3), (256, 2), (4096, 1), (4096, 2), (99, 5)]:
-        monkeypatch.setattr(fastem.gaussian, "row_groups", lambda n_rows, g=n_groups: g)
+        monkeypatch.setattr(fastem.families.gaussian, "row_groups", lambda n_rows, g=n_groups: g)
         stats, params, bounds = _em_with_family(X, w, start, covariance_type, block_size, path)
         for name, array in stats.arrays.items():
             ref.assert_rel_close(array, base_stats.arrays[name], 1e-12, name)
@@ -184,7 +189,7 @@ def test_block_size_and_row_groups_do_not_change_the_fit(
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_matmul_path_does_not_change_the_fit(covariance_type, weighted, monkeypatch):
+def test_matmul_path_does_not_change_the_fit(covariance_type, weighted):
     # Loops, BLAS and the register tiles differ only in the order of their float64 sums:
     # from the same start, whole fits agree to round-off. On the tiled path D = 5 pads
     # the statistics (full 21 -> 24, diag 11 -> 12, spherical 7 -> 12) and the tied
@@ -201,11 +206,12 @@ def test_matmul_path_does_not_change_the_fit(covariance_type, weighted, monkeypa
         **_inits(X, 3, covariance_type, seed=3),
     )
     fits = []
-    for path in (MATMUL_LOOPS, MATMUL_BLAS, MATMUL_TILED):
-        with monkeypatch.context() as patch:
-            families = pin_matmul_path(patch, GaussianMixture, path)
-            fits.append(_fit(X, w, **kwargs))
-        assert families and all(f.matmul_path == path for f in families)
+    for path in ("loops", "blas", "tiled"):
+        gm = GaussianMixture(**kwargs)
+        with pinned_matmul_path(path, lambda gm=gm: gm._make_family(X.shape[1])):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits.append(gm.fit(X, sample_weight=w))
     loops, *others = fits
     for other in others:
         _assert_same_model(other, loops, 1e-10)

@@ -9,10 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 import reference as ref
 from fastem import GaussianMixture
+from fastem._init import data_moments
+from fastem._settings import override
 from fastem._sources import ArraySource
-from fastem.gaussian import GaussianFamily, GaussianParams, precision_cholesky
+from fastem.families.gaussian import GaussianFamily, GaussianParams, precision_cholesky
 from fastem.kernels._common import fast_exp_array
-from matmul_paths import GAUSSIAN_PATHS, pin_matmul_path
+from matmul_paths import GAUSSIAN_PATHS, pinned_matmul_path
 from synthetic import make_blobs
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -37,6 +39,12 @@ def _start(X, covariance_type, seed=3):
     return weights, means, covariances
 
 
+def _centred_family(covariance_type, n_components, X, w):
+    """A family summing around the weighted data mean, as the estimator builds it."""
+    shift = data_moments(ArraySource(X, w), GaussianFamily.column_moments)[0]
+    return GaussianFamily(covariance_type, n_components, X.shape[1], X.dtype, shift)
+
+
 def _compare(actual, desired, rtol):
     for name in ("weights", "means", "covariances", "precisions_cholesky"):
         ref.assert_rel_close(actual[name], desired[name], rtol, name)
@@ -46,7 +54,9 @@ def _compare(actual, desired, rtol):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype, path):
+def test_family_em_step_matches_reference(
+    data, covariance_type, weighted, dtype, path, pinned_path
+):
     X64, w = data
     X = X64.astype(dtype)
     w = w if weighted else None
@@ -55,11 +65,9 @@ def test_family_em_step_matches_reference(data, covariance_type, weighted, dtype
         X.astype(np.float64), w, weights, means, covariances, covariance_type, REG
     )
 
-    family = GaussianFamily(covariance_type, N_COMPONENTS, X.shape[1])
-    family.matmul_path = path
-    family.dtype = X.dtype
     w_arr = np.empty(0) if w is None else w
-    family.set_shift(ArraySource(X, w_arr))
+    family = _centred_family(covariance_type, N_COMPONENTS, X, w_arr)
+    assert family.matmul_path == pinned_path
     params = GaussianParams(
         weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
     )
@@ -81,9 +89,10 @@ def _check_family_step(X, w, start, covariance_type, path, label, block_size=256
     expected, expected_ll = ref.em_step(
         X.astype(np.float64), w, weights, means, covariances, covariance_type, REG
     )
-    family = GaussianFamily(covariance_type, len(weights), X.shape[1], block_size=block_size)
-    family.matmul_path = path
-    family.set_shift(ArraySource(X, w))
+    with pinned_matmul_path(path) as pinned, override(gaussian_block_rows=block_size):
+        family = _centred_family(covariance_type, len(weights), X, w)
+    assert family.matmul_path == pinned
+    assert family.block_size == block_size
     params = GaussianParams(
         weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
     )
@@ -136,7 +145,7 @@ def test_family_em_step_matches_reference_for_wide_shapes(covariance_type, n_fea
             Xd, w, (weights, means, covariances), covariance_type, path, dtype, block_size=48
         )
         assert new.weights.min() > 0.01  # every component is fitted from data
-        given = family.m_step(family.resp_stats(Xd, w, resp=resp), REG)
+        given = family.m_step(family.resp_stats(Xd, w, resp), REG)
         expected = ref.m_step(Xd.astype(np.float64), resp, w, REG, covariance_type)
         _compare(vars(given), expected, 1e-10)
 
@@ -146,9 +155,8 @@ def test_family_em_step_matches_reference_for_wide_shapes(covariance_type, n_fea
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
 def test_estimator_one_iteration_matches_reference(
-    data, covariance_type, weighted, dtype, path, monkeypatch
+    data, covariance_type, weighted, dtype, path, pinned_path
 ):
-    pin_matmul_path(monkeypatch, GaussianMixture, path)
     X64, w = data
     X = X64.astype(dtype)
     w = w if weighted else None
@@ -165,6 +173,8 @@ def test_estimator_one_iteration_matches_reference(
         max_iter=1,
         reg_covar=REG,
     )
+    # The families the fit builds use the pinned path.
+    assert gm._make_family(X.shape[1], X.dtype).matmul_path == pinned_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(X, sample_weight=w)
@@ -187,19 +197,21 @@ def test_estimator_one_iteration_matches_reference(
 
 @GAUSSIAN_PATHS
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)
-def test_resp_stats_m_step_matches_reference(data, covariance_type, path):
+def test_resp_stats_m_step_matches_reference(data, covariance_type, path, pinned_path):
     """The initialisation path: statistics for given responsibilities."""
     X, w = data
     resp = np.random.RandomState(5).uniform(size=(X.shape[0], N_COMPONENTS))
     resp /= resp.sum(axis=1, keepdims=True)
-    family = GaussianFamily(covariance_type, N_COMPONENTS, X.shape[1])
-    family.matmul_path = path
-    family.set_shift(ArraySource(X, w))
-    new = family.m_step(family.resp_stats(X, w, resp=resp), REG)
+    family = _centred_family(covariance_type, N_COMPONENTS, X, w)
+    assert family.matmul_path == pinned_path
+    new = family.m_step(family.resp_stats(X, w, resp), REG)
     _compare(vars(new), ref.m_step(X, resp, w, REG, covariance_type), RTOL[np.float64])
 
-    labels = np.arange(X.shape[0]) % N_COMPONENTS
-    hard = family.m_step(family.resp_stats(X, w, labels=labels), REG)
+    # Hard assignment to the nearest of given centres (k-means' statistics).
+    centers = X[[0, 300, 600]]
+    hard = family.m_step(family.hard_stats(X, w, centers), REG)
+    labels = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert np.bincount(labels, minlength=N_COMPONENTS).min() > 10
     onehot = np.eye(N_COMPONENTS)[labels]
     _compare(vars(hard), ref.m_step(X, onehot, w, REG, covariance_type), RTOL[np.float64])
 

@@ -5,5 +5,14 @@ from ._io import load
 from ._version import __version__
 from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
+from .kmeans import KMeans
+from .selection import MixtureSelector
 
-__all__ = ["BernoulliMixture", "GaussianMixture", "load", "__version__"]
+__all__ = [
+    "BernoulliMixture",
+    "GaussianMixture",
+    "KMeans",
+    "MixtureSelector",
+    "load",
+    "__version__",
+]

@@ -2,12 +2,17 @@
 
 import numpy as np
 
+from ._checkpoint import test_hook
+
 
 def estep_pass(family, source, params, progress=None):
     """One E-step over every chunk of ``source``: the summed sufficient statistics."""
-    return source.map_reduce(
-        lambda X_chunk, weight_chunk: family.estep_stats(X_chunk, weight_chunk, params), progress
-    )
+
+    def chunk_stats(X_chunk, weight_chunk):
+        test_hook("estep")
+        return family.estep_stats(X_chunk, weight_chunk, params)
+
+    return source.map_reduce(chunk_stats, progress)
 
 
 def exact_em(
@@ -22,6 +27,9 @@ def exact_em(
     on_iteration=None,
     progress=None,
     callback=None,
+    start_iter=0,
+    lower_bounds=None,
+    on_step=None,
 ):
     """Exact EM: every iteration is one full pass over the source.
 
@@ -43,7 +51,8 @@ def exact_em(
     max_iter : int
         Maximum number of iterations (at least 1).
     lower_bound : float
-        Lower bound before the first iteration (-inf for a fresh start).
+        Lower bound before the first iteration (-inf for a fresh start; when
+        resuming, the bound of iteration ``start_iter``).
     on_iteration : callable, optional
         ``on_iteration(n_iter, change)`` after each iteration.
     progress : fastem._progress.Progress, optional
@@ -51,6 +60,15 @@ def exact_em(
     callback : callable, optional
         ``callback(n_iter, lower_bound)`` after each iteration; a true return
         value stops EM there (``converged`` stays False).
+    start_iter : int, default=0
+        Iterations already done (resuming from a checkpoint): ``params`` are
+        the parameters after iteration ``start_iter``.
+    lower_bounds : list of float, optional
+        The bounds of those iterations (a copy is extended).
+    on_step : callable, optional
+        ``on_step(params, lower_bounds, n_iter, converged, done)`` after each
+        iteration, once its callback has run; ``done`` is True for the last
+        one. Checkpoints are written here.
 
     Returns
     -------
@@ -58,10 +76,10 @@ def exact_em(
         Parameters after the last M-step, the mean log-likelihood of every
         iteration, the number of iterations and whether ``tol`` was reached.
     """
-    lower_bounds = []
+    lower_bounds = [] if lower_bounds is None else list(lower_bounds)
     converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    n_iter = start_iter
+    for n_iter in range(start_iter + 1, max_iter + 1):
         previous = lower_bound
         stats = estep_pass(family, source, params, progress)
         lower_bound = stats.mean_log_likelihood
@@ -78,10 +96,11 @@ def exact_em(
         if progress is not None:
             progress.iteration(n_iter, lower_bound)
         stop = callback is not None and bool(callback(n_iter, lower_bound))
-        if abs(change) < tol:
-            converged = True
-            break
-        if stop:
+        converged = abs(change) < tol
+        done = converged or stop or n_iter == max_iter
+        if on_step is not None:
+            on_step(params, lower_bounds, n_iter, converged, done)
+        if done:
             break
     return params, lower_bounds, n_iter, converged
 
@@ -109,6 +128,7 @@ def stepwise_update(family, running, X_batch, weight_batch, params, *, t, decay,
     batch_mean_log_likelihood : float
         Mean log-likelihood of the batch under the parameters before the step.
     """
+    test_hook("estep")
     stats = family.estep_stats(X_batch, weight_batch, params)
     batch_ll = stats.mean_log_likelihood
     normalised = stats.scaled(1.0 / stats.weight_sum)

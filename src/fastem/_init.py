@@ -15,6 +15,8 @@ weighted row once and its copies separately). ``init_params="random"`` and
 and copies give different (equally valid) random starts.
 """
 
+import inspect
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -22,8 +24,12 @@ import numpy as np
 from ._settings import settings
 
 
-def data_moments(source, column_moments):
-    """Weighted column means and variances over every row of ``source`` (one pass).
+def _unweighted(column_moments, X_chunk, w_chunk):
+    return column_moments(X_chunk, np.empty(0))
+
+
+def data_moments(source, column_moments, weighted=True):
+    """Column means and variances over every row of ``source`` (one pass).
 
     Also rejects data with NaN or infinity that reached this pass unchecked
     (rows of distributed sources are checked here, where they live). Cached on
@@ -36,15 +42,20 @@ def data_moments(source, column_moments):
         The rows.
     column_moments : callable
         ``column_moments(X_chunk, w_chunk) -> ColumnMoments`` (the family's).
+    weighted : bool, default=True
+        Weight the rows by their sample weights (the mixtures); False counts
+        every row once (scikit-learn's k-means tolerance ignores the weights).
 
     Returns
     -------
     mean, variance : ndarray of shape (n_features,)
     """
-    cached = getattr(source, "_moments", None)
+    attribute = "_moments" if weighted else "_moments_rows"
+    cached = getattr(source, attribute, None)
     if cached is not None:
         return cached
-    total = source.map_reduce(column_moments)
+    func = column_moments if attribute == "_moments" else partial(_unweighted, column_moments)
+    total = source.map_reduce(func)
     if not (np.all(np.isfinite(total.mean)) and np.all(np.isfinite(total.m2))):
         raise ValueError(
             "Input X contains NaN or infinity, or values so large that their squares "
@@ -53,7 +64,7 @@ def data_moments(source, column_moments):
     if total.weight <= 0:
         raise ValueError("sample_weight must have at least one positive entry; all are 0.")
     moments = (total.mean, total.m2 / total.weight)
-    source._moments = moments
+    setattr(source, attribute, moments)
     return moments
 
 
@@ -169,10 +180,13 @@ def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_
     """
     order = canonical_order(family, X)
     weights = sample_weight[order] if sample_weight.size else np.ones(X.shape[0])
+    # The rows once in canonical order: every candidate's distances then come out
+    # in that order, with no gather through the permutation per candidate.
+    ordered = X[order]
 
     def distances_to(positions):
-        rows = order[np.asarray(positions, dtype=np.int64)]
-        return family.sq_distances(X, family.dense_rows(X, rows))[order]
+        rows = np.asarray(positions, dtype=np.int64)
+        return family.sq_distances(ordered, family.dense_rows(ordered, rows))
 
     positions = greedy_kmeans_plusplus(
         weights, distances_to, n_clusters, random_state, n_local_trials
@@ -180,65 +194,386 @@ def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_
     return order[positions]
 
 
-def kmeans(family, source, n_clusters, random_state, max_iter=300, tol=1e-4):
-    """Weighted k-means over a source: k-means++ seeds, then Lloyd passes.
+@dataclass
+class KMeansResult:
+    """What one k-means run (or the best of several) leaves behind.
 
-    Seeds come from :func:`seeding_sample`; each Lloyd iteration is one pass
-    over the chunks (sums are additive, so chunking changes round-off only).
-    Stops when the squared shift of the centres is at most ``tol`` times the
-    mean column variance (scikit-learn's rule). An empty cluster moves to the
-    row farthest from its centre, as in scikit-learn.
+    Attributes
+    ----------
+    centers : ndarray of shape (n_clusters, n_features), float64
+        Final centres.
+    inertia : float
+        Weighted sum of squared distances of the rows to their centres, for
+        ``centers`` and ``labels`` (after a final assignment pass where the
+        run did not converge strictly).
+    n_iter : int
+        Lloyd iterations run.
+    converged : bool
+        True when the labels stopped changing (strict convergence) or the
+        centres moved less than the tolerance.
+    labels : ndarray of shape (n_samples,), int32, or None
+        Every row's cluster, when the run tracked labels.
+    counts : ndarray of shape (n_clusters,) or None
+        Weight of every cluster in the final assignment (when known).
+    """
+
+    centers: np.ndarray
+    inertia: float = np.inf
+    n_iter: int = 0
+    converged: bool = False
+    labels: np.ndarray = None
+    counts: np.ndarray = None
+
+
+def _chunk_pass(family, source, func, labels, progress):
+    """``func(X, w, labels=...)`` summed over the chunks, with each chunk's slice of ``labels``.
+
+    Without ``labels`` the source's own map-reduce runs (Dask blocks where
+    they live); with them the chunks come in order and each gets its rows'
+    slice of the label buffer.
+    """
+    if labels is None:
+        return source.map_reduce(func, progress)
+    total = None
+    start = 0
+    for X_chunk, w_chunk in source.chunks():
+        stop = start + X_chunk.shape[0]
+        part = func(X_chunk, w_chunk, labels=labels[start:stop])
+        total = part if total is None else total + part
+        start = stop
+        if progress is not None:
+            progress.rows(X_chunk.shape[0])
+    return total
+
+
+def _relocate_empty(family, source, centers, counts, sums):
+    """New centres from Lloyd sums, empty clusters relocated as scikit-learn does.
+
+    An empty cluster (no weight) takes the row farthest from its nearest
+    centre (the next farthest for the next empty cluster, ties to the earlier
+    row), and that row leaves the cluster it belonged to, whose mean is taken
+    without it. Rows of weight 0 are never taken (scikit-learn can take one;
+    a row of weight 0 then behaves exactly as an absent row). Nothing moves
+    when every row sits on its centre. A cluster still without weight sits on
+    the centre of the heaviest cluster.
+    """
+    counts = counts.copy()
+    sums = sums.copy()
+    new_centers = centers.copy()
+    empty = np.flatnonzero(~(counts > 0))
+    relocated = {}
+    if empty.size:
+        far = source.map_reduce(
+            partial(_farthest_chunk, family, centers=centers, n_rows=empty.size)
+        )
+        if far.sq_dist.size and far.sq_dist[0] > 0:
+            for e, x, w, old in zip(empty, far.rows, far.weights, far.labels, strict=False):
+                counts[old] -= w
+                sums[old] -= w * (x - centers[old])
+                counts[e] = w
+                relocated[int(e)] = x
+    filled = counts > 0
+    new_centers[filled] += sums[filled] / counts[filled, None]
+    for e, x in relocated.items():
+        if counts[e] > 0:
+            new_centers[e] = x
+    if not np.all(filled):
+        new_centers[~filled] = new_centers[int(np.argmax(counts))]
+    return new_centers, counts
+
+
+def lloyd(
+    family,
+    source,
+    centers,
+    *,
+    max_iter=300,
+    threshold=0.0,
+    labels=None,
+    callback=None,
+    progress=None,
+    verbose=0,
+    final_assignment=True,
+):
+    """Lloyd iterations from ``centers``, one pass over the source each, as scikit-learn's.
+
+    Iteration ``i`` assigns every row to its nearest centre, then moves each
+    centre to the weighted mean of its rows (empty clusters relocated, see
+    :func:`_relocate_empty`). It stops when the labels did not change
+    (strict convergence; only seen when ``labels`` are tracked), when the
+    summed squared movement of the centres is at most ``threshold``, after
+    ``max_iter`` iterations, or when ``callback`` returns a true value.
+    Unless the labels stopped changing, a final pass assigns the rows to the
+    final centres (for ``labels`` and the inertia; ``final_assignment=False``
+    skips it, leaving the inertia of the last iteration's assignment).
+
+    Parameters
+    ----------
+    family : fastem.families.Family
+        Its ``lloyd_stats`` is one pass (with a ``labels=`` slice when tracked).
+    source : fastem._sources.Source
+        The rows.
+    centers : ndarray of shape (n_clusters, n_features)
+        Initial centres.
+    max_iter : int, default=300
+        Iterations at most.
+    threshold : float, default=0.0
+        Absolute tolerance on the summed squared movement of the centres.
+    labels : ndarray of shape (n_samples,), int32, optional
+        Buffer for the labels (its content is overwritten), needed for strict
+        convergence and for the result's ``labels``.
+    callback : callable, optional
+        ``callback(n_iter, inertia)`` after every iteration, with the
+        inertia of the assignment to the centres before the move.
+    progress : fastem._progress.Progress, optional
+        Advanced per chunk and per iteration.
+    verbose : int, default=0
+        Print every iteration as scikit-learn does.
+    final_assignment : bool, default=True
+        Assign the rows to the final centres after the last iteration.
 
     Returns
     -------
-    centers : ndarray of shape (n_clusters, n_features), float64
+    KMeansResult
     """
-    rows, weights = seeding_sample(source, random_state)
-    centers = family.dense_rows(
-        rows, kmeans_plusplus(family, rows, weights, n_clusters, random_state)
-    )
-    _, variance = data_moments(source, family.column_moments)
-    threshold = tol * float(np.mean(variance))
-    for _ in range(max_iter):
-        stats = source.map_reduce(partial(family.lloyd_stats, centers=centers))
+    centers = np.array(centers, dtype=np.float64)
+    if labels is not None:
+        labels[:] = -1
+    # The inertia of every iteration costs a distance per row; Lloyd needs only
+    # the sums, so it is computed where something shows it (families that can
+    # skip it say so with an ``inertia`` argument of ``lloyd_stats``).
+    shown = bool(verbose) or callback is not None or (progress is not None and progress.enabled)
+    options = {}
+    if not shown and "inertia" in inspect.signature(family.lloyd_stats).parameters:
+        options["inertia"] = False
+    stats = None
+    strict = converged = False
+    n_iter = 0
+    for i in range(max_iter):
+        stats = _chunk_pass(
+            family,
+            source,
+            partial(family.lloyd_stats, centers=centers, **options),
+            labels,
+            progress,
+        )
+        n_iter = i + 1
+        inertia = -stats.log_likelihood
         counts, sums = stats.arrays["counts"], stats.arrays["sums"]
-        new_centers = centers.copy()
-        filled = counts > 0
-        new_centers[filled] += sums[filled] / counts[filled, None]
-        empty = np.flatnonzero(~filled)
-        if empty.size:
-            new_centers[empty] = source.map_reduce(
-                partial(_farthest_chunk, family, centers=centers, n_rows=empty.size)
-            ).rows
+        if verbose:
+            print(f"Iteration {i}, inertia {inertia}.")
+        stop = callback is not None and bool(callback(n_iter, inertia))
+        if progress is not None:
+            progress.iteration(n_iter, inertia)
+        if labels is not None and int(stats.arrays["changed"][0]) == 0 and np.all(counts > 0):
+            if verbose:
+                print(f"Converged at iteration {i}: strict convergence.")
+            strict = converged = True
+            break
+        new_centers, _ = _relocate_empty(family, source, centers, counts, sums)
         shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         if shift <= threshold:
+            if verbose:
+                print(
+                    f"Converged at iteration {i}: center shift {shift} within tolerance "
+                    f"{threshold}."
+                )
+            converged = True
             break
-    return centers
+        if stop:
+            break
+    if final_assignment and stats is not None and (not strict or options):
+        # After strict convergence the labels stand; only the inertia is missing.
+        stats = _chunk_pass(
+            family, source, partial(family.lloyd_stats, centers=centers), labels, None
+        )
+    counts = None if stats is None else stats.arrays["counts"]
+    inertia = np.inf if stats is None else -stats.log_likelihood
+    return KMeansResult(centers, inertia, n_iter, converged, labels, counts)
+
+
+def _same_clustering(labels1, labels2, n_clusters):
+    """Whether two labelings are the same partition up to a renaming of the clusters."""
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    first = np.unique(labels1, return_index=True)[1]
+    mapping[labels1[first]] = labels2[first]
+    return bool(np.array_equal(mapping[labels1], labels2))
+
+
+def initial_centers(family, source, n_clusters, init, random_state):
+    """Initial centres, float64 (n_clusters, n_features).
+
+    Parameters
+    ----------
+    family, source
+        The geometry and the rows.
+    n_clusters : int
+        Number of centres.
+    init : {"k-means++", "random"}, ndarray or callable
+        "k-means++": fastem's greedy weighted k-means++ (see
+        :func:`kmeans_plusplus`) on :func:`seeding_sample`; "random": rows
+        drawn without replacement with probability proportional to their
+        weight (scikit-learn's draw, the same rows from the same
+        ``random_state`` for in-memory data); an array: the centres
+        themselves; a callable: ``init(rows, n_clusters, random_state=...)``
+        on the rows (in memory) or on the seeding sample (out of core).
+    random_state : numpy.random.RandomState
+        Source of randomness.
+    """
+    if isinstance(init, str) and init == "k-means++":
+        rows, weights = seeding_sample(source, random_state)
+        return family.dense_rows(
+            rows, kmeans_plusplus(family, rows, weights, n_clusters, random_state)
+        )
+    if isinstance(init, str) and init == "random":
+        weights = source.all_weights()
+        dtype = source.dtype if source.dtype is not None else np.float64
+        if not weights.size:
+            weights = np.ones(source.n_samples)
+        weights = np.asarray(weights, dtype=dtype)
+        indices = random_state.choice(
+            source.n_samples, size=n_clusters, replace=False, p=weights / weights.sum()
+        )
+        rows, _ = source.take(indices)
+        return family.dense_rows(rows, np.arange(n_clusters))
+    if callable(init):
+        rows = source.X if source.in_memory else seeding_sample(source, random_state)[0]
+        return np.asarray(init(rows, n_clusters, random_state=random_state), dtype=np.float64)
+    return np.array(init, dtype=np.float64)
+
+
+def kmeans(
+    family,
+    source,
+    n_clusters,
+    random_state,
+    max_iter=300,
+    tol=1e-4,
+    *,
+    init="k-means++",
+    n_init=1,
+    threshold=None,
+    labels=None,
+    check_centers=None,
+    callback=None,
+    progress=None,
+    verbose=0,
+    final_assignment=True,
+):
+    """Weighted k-means over a source: ``n_init`` runs of initial centres, then Lloyd passes.
+
+    The one k-means of fastem: the mixtures' ``init_params="kmeans"`` and
+    :class:`fastem.KMeans` both run it. Each Lloyd iteration is one pass over
+    the chunks (sums are additive, so chunking changes round-off only). Of
+    several runs the one with the lowest inertia is kept, unless it is the
+    same partition as the best so far (scikit-learn's rule).
+
+    Parameters
+    ----------
+    family : fastem.families.Family
+        The rows' geometry.
+    source : fastem._sources.Source
+        The rows.
+    n_clusters : int
+        Number of clusters.
+    random_state : numpy.random.RandomState
+        Source of randomness.
+    max_iter : int, default=300
+        Lloyd iterations per run at most.
+    tol : float, default=1e-4
+        Tolerance relative to the mean column variance (weighted, see
+        :func:`data_moments`) when ``threshold`` is None.
+    init : {"k-means++", "random"}, ndarray or callable, default="k-means++"
+        See :func:`initial_centers`.
+    n_init : int, default=1
+        Runs.
+    threshold : float, optional
+        Absolute tolerance on the centres' summed squared movement (instead
+        of ``tol``).
+    labels : bool, default=None
+        Track the labels (a buffer per run; sequential sources only): strict
+        convergence, and the result's ``labels``.
+    check_centers : callable, optional
+        ``check_centers(centers)`` validates the initial centres of each run
+        (for example those a callable ``init`` returned) and returns them.
+    callback, progress, verbose, final_assignment
+        See :func:`lloyd`.
+
+    Returns
+    -------
+    KMeansResult
+        The best run.
+    """
+    if threshold is None:
+        _, variance = data_moments(source, family.column_moments)
+        threshold = tol * float(np.mean(variance))
+    best = None
+    for _ in range(n_init):
+        centers = initial_centers(family, source, n_clusters, init, random_state)
+        if check_centers is not None:
+            centers = check_centers(centers)
+        if verbose:
+            print("Initialization complete")
+        buffer = np.empty(source.n_samples, dtype=np.int32) if labels else None
+        result = lloyd(
+            family,
+            source,
+            centers,
+            max_iter=max_iter,
+            threshold=threshold,
+            labels=buffer,
+            callback=callback,
+            progress=progress,
+            verbose=verbose,
+            final_assignment=final_assignment,
+        )
+        if best is None or (
+            result.inertia < best.inertia
+            and not (
+                result.labels is not None
+                and _same_clustering(result.labels, best.labels, n_clusters)
+            )
+        ):
+            best = result
+    return best
 
 
 class FarthestRows:
-    """The rows farthest from their nearest centre, mergeable with ``+``."""
+    """The rows farthest from their nearest centre, with their labels and weights.
 
-    def __init__(self, sq_dist, rows, n_rows):
-        keep = np.argsort(sq_dist, kind="stable")[::-1][:n_rows]
-        self.sq_dist, self.rows, self.n_rows = sq_dist[keep], rows[keep], n_rows
+    Mergeable with ``+``; ties keep the rows of the left operand first (the
+    earlier chunk), and within a chunk the earlier row.
+    """
+
+    def __init__(self, sq_dist, rows, labels, weights, n_rows):
+        keep = np.argsort(-sq_dist, kind="stable")[:n_rows]
+        self.sq_dist, self.rows = sq_dist[keep], rows[keep]
+        self.labels, self.weights, self.n_rows = labels[keep], weights[keep], n_rows
 
     def __add__(self, other):
         return FarthestRows(
             np.concatenate([self.sq_dist, other.sq_dist]),
             np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.weights, other.weights]),
             self.n_rows,
         )
 
 
 def _farthest_chunk(family, X_chunk, w_chunk, centers, n_rows):
     """The chunk's ``n_rows`` positive-weight rows farthest from their nearest centre."""
-    _, min_sq = family.nearest(X_chunk, centers)
-    if w_chunk.size:
-        min_sq[w_chunk == 0] = -1.0
-    top = np.argsort(min_sq, kind="stable")[::-1][:n_rows]
-    return FarthestRows(min_sq[top], family.dense_rows(X_chunk, top), n_rows)
+    labels, min_sq = family.nearest(X_chunk, centers)
+    weights = w_chunk if w_chunk.size else np.ones(X_chunk.shape[0])
+    candidates = np.flatnonzero(weights > 0)
+    top = candidates[np.argsort(-min_sq[candidates], kind="stable")[:n_rows]]
+    return FarthestRows(
+        min_sq[top],
+        family.dense_rows(X_chunk, top),
+        np.asarray(labels)[top].astype(np.int64),
+        np.asarray(weights, dtype=np.float64)[top],
+        n_rows,
+    )
 
 
 def seed_indices(n_samples, n_components, sample_weight, random_state):
@@ -255,10 +590,15 @@ def _random_resp(rng, n_rows, n_components):
     return resp
 
 
-def _seed_stats(family, rows, row_weights):
-    """Statistics of component k made of ``rows[k]`` alone, with its weight."""
+def _seed_stats(family, rows):
+    """Statistics of component k made of the one point ``rows[k]``.
+
+    Each seed counts once whatever its sample weight, as in scikit-learn (its
+    responsibility is 1 and every other row's 0): a row of weight ``m`` then
+    seeds exactly as one of its ``m`` copies would.
+    """
     K = family.n_components
-    return family.resp_stats(rows, np.asarray(row_weights, dtype=np.float64), np.eye(K))
+    return family.resp_stats(rows, np.empty(0), np.eye(K))
 
 
 def initial_stats(family, source, init_params, random_state):
@@ -283,7 +623,7 @@ def initial_stats(family, source, init_params, random_state):
     """
     K = family.n_components
     if init_params == "kmeans":
-        centers = kmeans(family, source, K, random_state)
+        centers = kmeans(family, source, K, random_state, final_assignment=False).centers
         return source.map_reduce(partial(family.hard_stats, centers=centers))
     if init_params == "random" and not source.sequential:
         # Blocks processed where they live: one seed per block instead of
@@ -307,16 +647,19 @@ def initial_stats(family, source, init_params, random_state):
     if init_params == "k-means++":
         rows, weights = seeding_sample(source, random_state)
         indices = kmeans_plusplus(family, rows, weights, K, random_state)
-        return _seed_stats(family, rows[indices], weights[indices] if weights.size else np.ones(K))
+        return _seed_stats(family, rows[indices])
     indices = seed_indices(source.n_samples, K, source.all_weights(), random_state)
-    return _seed_stats(family, *source.take(indices))
+    return _seed_stats(family, source.take(indices)[0])
 
 
 __all__ = [
+    "KMeansResult",
     "data_moments",
     "greedy_kmeans_plusplus",
     "initial_stats",
     "kmeans",
+    "initial_centers",
     "kmeans_plusplus",
+    "lloyd",
     "seeding_sample",
 ]

@@ -16,6 +16,7 @@ import errno
 import json
 import numbers
 import os
+import secrets
 import warnings
 from pathlib import Path
 
@@ -144,8 +145,10 @@ def _fitted_attributes(estimator):
 def save(estimator, path):
     """Save a fastem mixture (fitted or not) to a portable ``.npz`` file.
 
-    The file is written under a temporary name and renamed into place, so an
-    interrupted save never leaves a truncated model behind.
+    The file is written under a temporary name in the same directory, fsynced
+    and renamed into place (see :func:`write_atomically`), so an interrupted
+    save, a full disk or a read-only directory never leaves a truncated model
+    behind and never damages an existing file of that name.
 
     Parameters
     ----------
@@ -160,6 +163,10 @@ def save(estimator, path):
     TypeError
         If ``estimator`` is not a fastem mixture, or a parameter cannot be
         stored without pickling (for instance a custom object).
+    OSError
+        If the destination cannot take the file (no space left, read-only
+        directory, permissions); the message says so, and any existing file
+        is unchanged.
     """
     if _ESTIMATORS.get(type(estimator).__name__) is not type(estimator):
         raise TypeError(f"save() expects a fastem mixture, got {type(estimator).__name__}")
@@ -187,17 +194,111 @@ def save(estimator, path):
     arrays["__class__"] = np.asarray(type(estimator).__name__)
     arrays["__meta__"] = np.asarray(json.dumps(meta, allow_nan=False))
 
+    write_atomically(path, lambda f: np.savez_compressed(f, **arrays), what="model file")
+
+
+#: Errors of writing a file that say what is wrong with the destination, not with fastem.
+_DESTINATION_ERRORS = {
+    getattr(errno, name): reason
+    for name, reason in (
+        ("ENOSPC", "no space left on the device"),
+        ("EDQUOT", "disk quota exceeded"),
+        ("EROFS", "the file system is read-only"),
+        ("EACCES", "permission denied (is the directory writable?)"),
+        ("EPERM", "operation not permitted (is the directory writable?)"),
+        ("EFBIG", "the file is too large for the file system"),
+    )
+    if hasattr(errno, name)
+}
+
+
+def _temporary_name(path):
+    """A fresh hidden name next to ``path`` (same directory, hence same file system)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def temporary_files(path):
+    """Temporary files that interrupted writes of ``path`` left behind."""
+    path = Path(os.fspath(path))
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def _fsync_directory(directory):
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot
+    be opened, e.g. on Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path, write, *, what="file", before_rename=None):
+    """Write ``path`` so that it holds either its old content or the complete new one.
+
+    ``write(f)`` writes into a temporary file in the same directory, which is
+    flushed and fsynced, renamed over ``path`` and the directory fsynced: a
+    crash, a full disk or a read-only directory at any moment leaves the old
+    file (or no file) in place, never a truncated one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination, written exactly as named.
+    write : callable
+        ``write(f)`` with ``f`` a binary file object.
+    what : str, default="file"
+        What the file is, for error messages ("model file", "checkpoint").
+    before_rename : callable, optional
+        Called between the fsync and the rename (a test hook).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory does not exist.
+    OSError
+        Of the original type and ``errno``, with a message that names the
+        destination and says that any existing file is unchanged, when the
+        destination cannot take the file (full disk, quota, read-only or
+        permissions).
+    """
     path = Path(os.fspath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such directory", str(path.parent))
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+        # The permissions a plain open() would give (umask applies), not mkstemp's 0600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.errno in _DESTINATION_ERRORS:
+            unchanged = (
+                "the existing file is unchanged" if path.exists() else "nothing was written"
+            )
+            raise type(exc)(
+                exc.errno,
+                f"cannot write the {what}: {_DESTINATION_ERRORS[exc.errno]}; {unchanged}",
+                str(path),
+            ) from exc
+        raise
+    _fsync_directory(path.parent)
 
 
 def register_estimator(cls):

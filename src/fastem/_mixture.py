@@ -12,7 +12,6 @@ import math
 import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
-from time import perf_counter
 
 import numpy as np
 from scipy.special import logsumexp
@@ -21,56 +20,26 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _io
+from . import _checkpoint, _io
 from ._compat import Interval, StrOptions, _check_sample_weight
-from ._drivers import exact_em, stepwise_update
+from ._drivers import exact_em
 from ._init import data_moments, initial_stats
+from ._online import OnlineEMMixin
 from ._progress import Progress
-from ._sources import ArraySource, adapter_for, is_out_of_core, make_source
+from ._sources import (
+    LARGEST_VALUE,
+    ArraySource,
+    adapter_for,
+    is_out_of_core,
+    make_source,
+    neutralise_zero_weight_rows,
+)
 from ._threads import kernel_threads
-
-#: numpydoc text of the parameters every mixture shares; estimators' docstrings
-#: hold ``%(shared_parameters)s`` where it goes (see :func:`fill_shared_doc`).
-SHARED_PARAMETERS_DOC = """\
-tol : float, default=1e-3
-        Convergence threshold on the change of the mean log-likelihood per sample.
-    max_iter : int, default=100
-        Number of EM iterations per initialisation.
-    n_init : int, default=1
-        Number of initialisations; the best result is kept.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the initialisation and of :meth:`sample`.
-    warm_start : bool, default=False
-        Continue from the fitted parameters on the next :meth:`fit`.
-    verbose : int, default=0
-        Print progress (1: iterations, 2: with timings and changes).
-    verbose_interval : int, default=10
-        Iterations between two progress lines.
-    n_jobs : int, default=None
-        Kernel threads; None or -1 uses every core.
-    chunk_size : int, default=None
-        Rows read at once from out-of-core sources (memory maps, ``.npy``
-        paths, HDF5/zarr datasets, iterables); None picks about 64 MiB of
-        rows. In-memory arrays are one chunk unless this is set.
-    decay : float, default=0.7
-        Exponent of the step size ``(t + 2) ** -decay`` of online EM
-        (:meth:`partial_fit`, ``fit(mode="online")``); in (0.5, 1].
-    progress : bool, default=False
-        Show a progress bar (tqdm, on standard error) with rows/s and the
-        current mean log-likelihood during :meth:`fit`.
-    callback : callable, default=None
-        ``callback(iteration, lower_bound)`` after every EM iteration (online:
-        every mini-batch); return True to stop early."""
+from ._verbose import VerboseMixin
+from ._version import __version__
 
 
-def fill_shared_doc(cls):
-    """Class decorator: put :data:`SHARED_PARAMETERS_DOC` into ``cls.__doc__``."""
-    if cls.__doc__:
-        cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", SHARED_PARAMETERS_DOC)
-    return cls
-
-
-class Mixture(DensityMixin, BaseEstimator):
+class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
     """Base class of fastem's mixtures; not for direct use.
 
     Subclasses keep an explicit ``__init__`` signature (scikit-learn's
@@ -168,6 +137,39 @@ class Mixture(DensityMixin, BaseEstimator):
 
     _attributes_for_fitted = ("weights_", "means_")
 
+    def _set_fitted_params(self, params, dtype):
+        """:meth:`_params_to_attributes`, refusing parameters that ``dtype`` cannot hold.
+
+        A float32 fit keeps float32 attributes; float64 parameters beyond its
+        range (a variance below about 1e-38 makes an infinite precision) would
+        be inf or NaN there. That is a ``ValueError``, never a model with
+        non-finite attributes (the fit's transaction then restores the
+        estimator).
+        """
+        weights = np.asarray(params.weights, dtype=np.float64)
+        if np.any(weights > 1.0):
+            # Initial weights (max_iter=0) are scikit-learn's (N_k + 10 eps) / N; with
+            # tiny sample weights the eps dominates. Probabilities, whatever the start.
+            params.weights = weights / weights.sum()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._params_to_attributes(params, dtype)
+        bad = [
+            name
+            for name, value in vars(self).items()
+            if name.endswith("_")
+            and not name.startswith("_")
+            and isinstance(value, np.ndarray)
+            and value.dtype.kind == "f"
+            and not np.all(np.isfinite(value))
+        ]
+        if bad:
+            raise ValueError(
+                f"The fitted parameters do not fit in {np.dtype(dtype)}: {', '.join(bad)} "
+                f"would hold infinity or NaN (a variance below what {np.dtype(dtype)} "
+                "resolves makes an infinite precision). Fit float64 data, or regularise "
+                "more (e.g. a larger reg_covar)."
+            )
+
     def _initial_stats(self, family, source, random_state):
         """Statistics of the initial responsibilities chosen by ``init_params``."""
         return initial_stats(family, source, self.init_params, random_state)
@@ -177,7 +179,19 @@ class Mixture(DensityMixin, BaseEstimator):
         shift = None
         if self._family_class.uses_shift:
             family = self._make_family(source.n_features, source.dtype)
-            shift = data_moments(source, family.column_moments)[0]
+            try:
+                shift = data_moments(source, family.column_moments)[0]
+            except ValueError as exc:
+                # Every row was checked finite (and within LARGEST_VALUE) already, so
+                # non-finite moments can only come from sums that overflow.
+                if type(exc) is not ValueError or "NaN or infinity" not in str(exc):
+                    raise  # a chunk's own error (ChunkError) or another problem
+                raise ValueError(
+                    "The column moments of the data overflow float64 although every value "
+                    "is finite: the (weighted) sums of squared values are too large. Scale "
+                    "the data (e.g. divide by its largest magnitude) or the sample weights "
+                    "(only their ratios matter), then fit again."
+                ) from exc
         return self._make_family(source.n_features, source.dtype, shift)
 
     def save(self, path):
@@ -213,8 +227,27 @@ class Mixture(DensityMixin, BaseEstimator):
             raise ValueError("sample_weight must have at least one positive entry; all are 0.")
         return np.ascontiguousarray(sample_weight)
 
+    @staticmethod
+    def _check_values(X):
+        """Reject validated float rows too large for the statistics (see ``_check_magnitude``)."""
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            _check_magnitude(X)
+
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None, *, mode="exact", batch_size=None, n_epochs=1):
+    def fit(
+        self,
+        X,
+        y=None,
+        sample_weight=None,
+        *,
+        mode="exact",
+        batch_size=None,
+        n_epochs=1,
+        checkpoint=None,
+        checkpoint_every=0.0,
+        resume=True,
+        keep_checkpoint=False,
+    ):
         """Estimate the model parameters with the EM algorithm.
 
         The model is fitted ``n_init`` times and the parameters of the
@@ -249,13 +282,55 @@ class Mixture(DensityMixin, BaseEstimator):
             Rows per mini-batch in online mode (None: ``chunk_size``, or 10,000).
         n_epochs : int, default=1
             Passes over the data in online mode.
+        checkpoint : str or os.PathLike, default=None
+            File that keeps the fit's state, so that a fit that is killed
+            (crash, SIGKILL, a lost machine) can continue. After every EM
+            iteration (online: every mini-batch), or at most every
+            ``checkpoint_every`` seconds, the complete state needed to go on
+            (parameters, iteration, lower bounds so far, the ``n_init`` restart
+            in progress and the best one so far, online step count and running
+            statistics, the random generator's state) is written atomically
+            (temporary file in the same directory, fsync, rename), so the file
+            always holds the previous or the new state, never a torn one.
+            Calling the same ``fit`` again resumes from it, and the model is
+            the one an uninterrupted fit gives (bit for bit with the same
+            number of threads). A checkpoint made by a fit with another
+            estimator, other parameters (``n_jobs``, ``verbose``, ``progress``
+            and ``callback`` excepted), other fit arguments, another fastem
+            version or other data (shape, dtype, row count and a hash of a few
+            sampled rows and weights) is refused with a ``ValueError`` that
+            says what differs. None (the default): no checkpoint.
+        checkpoint_every : float, default=0.0
+            Least seconds between two checkpoint writes; 0 writes after every
+            iteration. Set it (e.g. to 60) when iterations are short, as online
+            mini-batches often are: each write costs a file write and an fsync.
+        resume : bool, default=True
+            Continue from ``checkpoint`` if the file exists; False starts over
+            (the file is then overwritten).
+        keep_checkpoint : bool, default=False
+            Keep the checkpoint, holding the final state, when the fit
+            completes (fitting again then returns the same model at once);
+            by default it is removed.
 
         Returns
         -------
         self : object
-            The fitted mixture.
+            The fitted mixture. If the fit fails or is interrupted
+            (KeyboardInterrupt included), the mixture is left exactly as it
+            was before the call (fitted or not), and the checkpoint, if any,
+            holds the last completed state.
         """
-        self._fit(X, sample_weight, mode=mode, batch_size=batch_size, n_epochs=n_epochs)
+        self._fit(
+            X,
+            sample_weight,
+            mode=mode,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            keep_checkpoint=keep_checkpoint,
+        )
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -282,9 +357,7 @@ class Mixture(DensityMixin, BaseEstimator):
         if not source.sequential:
             return self.predict(X)
         with kernel_threads(self.n_jobs):
-            return np.concatenate(
-                [self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.chunks()]
-            )
+            return np.concatenate([self._predict(chunk) for chunk, _ in source.chunks()])
 
     @staticmethod
     def _check_chunk(rows):
@@ -297,11 +370,20 @@ class Mixture(DensityMixin, BaseEstimator):
         if rows.ndim != 2:
             raise ValueError(f"Every chunk must be a 2-D array of rows, got shape {rows.shape}.")
         if rows.dtype not in (np.float32, np.float64):
-            if not np.issubdtype(rows.dtype, np.number) and rows.dtype != np.bool_:
-                raise ValueError(f"Rows must be numeric, got dtype {rows.dtype}.")
-            rows = rows.astype(np.float64)
+            if rows.dtype.kind == "O":
+                try:
+                    rows = rows.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        "Rows must be numeric, got an object array holding non-numbers."
+                    ) from None
+            elif rows.dtype.kind not in "biuf":
+                raise ValueError(f"Rows must be real numbers, got dtype {rows.dtype}.")
+            else:
+                rows = rows.astype(np.float64)
         if not np.all(np.isfinite(rows)):
             raise ValueError("Input X contains NaN or infinity.")
+        _check_magnitude(rows)
         return np.ascontiguousarray(rows)
 
     def _fit_source(self, X, sample_weight):
@@ -323,6 +405,9 @@ class Mixture(DensityMixin, BaseEstimator):
                 f"Expected at least n_components = {self.n_components} samples with "
                 f"positive weight, got {np.count_nonzero(sample_weight)}."
             )
+        if sample_weight.size:
+            X = neutralise_zero_weight_rows(X, sample_weight)
+        self._check_values(X)
         return ArraySource(X, sample_weight, chunk_size=chunk_size)
 
     def _check_source_size(self, source):
@@ -338,68 +423,172 @@ class Mixture(DensityMixin, BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
 
-    def _fit(self, X, sample_weight, mode="exact", batch_size=None, n_epochs=1):
+    def _fit(
+        self,
+        X,
+        sample_weight,
+        mode="exact",
+        batch_size=None,
+        n_epochs=1,
+        checkpoint=None,
+        checkpoint_every=0.0,
+        resume=True,
+        keep_checkpoint=False,
+    ):
         self._validate_params()
         if mode not in ("exact", "online"):
             raise ValueError(f"mode must be 'exact' or 'online', got {mode!r}.")
-        source = self._fit_source(X, sample_weight)
-        with kernel_threads(self.n_jobs, _rows_per_call(source)):
-            if source.n_features is None:
-                source.peek()
-            if mode == "online":
-                if not source.sequential:
+        if mode == "online":
+            batch_size, n_epochs = self._online_arguments(batch_size, n_epochs, self.chunk_size)
+        if checkpoint is not None:
+            checkpoint = _checkpoint.Checkpoint(
+                checkpoint, checkpoint_every, resume=resume, keep=keep_checkpoint
+            )
+            # Taken before the fit draws from a RandomState given as random_state.
+            header = self._checkpoint_header(mode, batch_size, n_epochs)
+        with _checkpoint.transaction(self):
+            source = self._fit_source(X, sample_weight)
+            with kernel_threads(self.n_jobs, _rows_per_call(source)):
+                if source.n_features is None:
+                    source.peek()
+                if mode == "online" and not source.sequential:
                     raise ValueError(
                         "mode='online' reads mini-batches in order on the client; it is not "
                         "available for Dask arrays. Use exact EM (the default) there."
                     )
-                self._fit_online(source, batch_size, n_epochs)
-                return source
-            family = self._fit_family(source)
-            _ = source.weight_sum  # completes the validating first pass
-            self._check_source_size(source)
-            self._check_init_parameters(source.n_features, source.dtype)
-            self._fit_exact(family, source)
+                state = None
+                if checkpoint is not None:
+                    header["data"] = _data_fingerprint(source)
+                    state = checkpoint.start(header)
+                if mode == "online":
+                    self._fit_online(source, batch_size, n_epochs, checkpoint, state)
+                    return source
+                if state is not None:
+                    # The data centre of the interrupted fit: no pass to find it again.
+                    family = self._make_family(source.n_features, source.dtype, state["shift"])
+                else:
+                    family = self._fit_family(source)
+                _ = source.weight_sum  # completes the validating first pass
+                self._check_source_size(source)
+                self._check_init_parameters(source.n_features, source.dtype)
+                self._fit_exact(family, source, checkpoint, state)
         return source
 
-    def _fit_exact(self, family, source):
+    def _checkpoint_header(self, mode, batch_size, n_epochs):
+        """What a checkpoint must share with this fit to be resumed by it (no data yet)."""
+        params = {
+            name: _checkpoint.parameter_token(value)
+            for name, value in self.get_params(deep=False).items()
+            if name not in _checkpoint.IGNORED_PARAMETERS
+        }
+        if mode == "online":
+            warm = self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_")
+        else:
+            warm = self.warm_start and hasattr(self, "converged_")
+        start = "initialisation"
+        if warm:
+            fitted = {
+                name: _checkpoint.parameter_token(getattr(self, name, None))
+                for name in (*self._attributes_for_fitted, "covariances_", "lower_bound_")
+            }
+            start = "warm start from " + _checkpoint.parameter_token(repr(sorted(fitted.items())))
+        return {
+            "class": type(self).__name__,
+            "fastem": __version__,
+            "fit": {"mode": mode, "batch_size": batch_size, "n_epochs": n_epochs},
+            "params": params,
+            "start": start,
+        }
+
+    def _fit_exact(self, family, source, checkpoint=None, state=None):
+        """``n_init`` runs of exact EM; the best is kept. Resumes ``state`` (a checkpoint's).
+
+        ``run`` is the restart in progress (parameters, bounds, iterations, whether
+        it is done); ``best`` the best finished one. Nothing is set on the
+        estimator before the end.
+        """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
-        best = None
-        self.converged_ = False
+        best, first, run = None, 0, None
+        if state is not None:
+            _checkpoint.set_rng_state(random_state, state["rng"])
+            best, first = state["best"], state["init"]
+
+        def make_state(init):
+            return {
+                "init": init,
+                "run": run,
+                "best": best,
+                "shift": family.shift,
+                "rng": _checkpoint.rng_state(random_state),
+            }
+
         progress = Progress(self.progress, self.max_iter * n_init)
         try:
-            for init in range(n_init):
+            for init in range(first, n_init):
                 self._verbose_init_begin(init)
-                if do_init:
-                    params = self._initial_params(family, source, random_state)
-                    lower_bound = -np.inf
+                if state is not None and init == first:
+                    run = state["run"]
                 else:
-                    params = self._params_from_attributes()
-                    lower_bound = self.lower_bound_
-                if self.max_iter == 0:
-                    result = (params, -np.inf, [], 0, False)
-                else:
+                    if do_init:
+                        params = self._initial_params(family, source, random_state)
+                        start_bound = -np.inf
+                    else:
+                        params = self._params_from_attributes()
+                        start_bound = self.lower_bound_
+                    run = {
+                        "params": params,
+                        "bounds": [],
+                        "n_iter": 0,
+                        "converged": False,
+                        "done": self.max_iter == 0,
+                        "start_bound": start_bound,
+                    }
+                    if checkpoint is not None:
+                        checkpoint.save(lambda init=init: make_state(init))
+                if not run["done"]:
+
+                    def on_step(params, bounds, n_iter, converged, done, init=init, run=run):
+                        run.update(
+                            params=params,
+                            bounds=bounds,
+                            n_iter=n_iter,
+                            converged=converged,
+                            done=done,
+                        )
+                        if checkpoint is not None:
+                            checkpoint.save(lambda: make_state(init))
+
+                    bounds = run["bounds"]
                     params, bounds, n_iter, converged = exact_em(
                         family,
                         source,
-                        params,
+                        run["params"],
                         reg=self._reg(),
                         tol=self.tol,
                         max_iter=self.max_iter,
-                        lower_bound=lower_bound,
+                        lower_bound=bounds[-1] if bounds else run["start_bound"],
                         on_iteration=self._verbose_iteration,
                         progress=progress,
                         callback=self.callback,
+                        start_iter=run["n_iter"],
+                        lower_bounds=bounds,
+                        on_step=on_step,
                     )
                     self._verbose_init_end(bounds[-1], converged)
-                    result = (params, bounds[-1], bounds, n_iter, converged)
+                    run.update(params=params, bounds=bounds, n_iter=n_iter, converged=converged)
+                    run["done"] = True
+                if self.max_iter == 0:
+                    result = (run["params"], -np.inf, [], 0, False)
+                else:
+                    bounds = run["bounds"]
+                    result = (run["params"], bounds[-1], bounds, run["n_iter"], run["converged"])
                 if best is None or result[1] > best[1] or best[1] == -np.inf:
                     best = result
         finally:
             progress.close()
         params, lower_bound, bounds, n_iter, converged = best
-        self.converged_ = converged
         if not converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
@@ -407,160 +596,13 @@ class Mixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        self._params_to_attributes(params, source.dtype)
+        self._set_fitted_params(params, source.dtype)
+        self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
-        self.lower_bounds_ = bounds
-
-    # -- online (stepwise) EM -----------------------------------------------------------
-    def _online_start(self, X_batch, w_batch, random_state):
-        """First mini-batch: the family (centred on the batch) and initial parameters."""
-        batch = ArraySource(X_batch, w_batch)
-        family = self._fit_family(batch)
-        self._check_init_parameters(family.n_features, X_batch.dtype)
-        if self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_"):
-            params = self._params_from_attributes()
-        else:
-            params = self._initial_params(family, batch, random_state)
-        self._online = {"stats": None, "t": 0, "shift": family.shift, "dtype": X_batch.dtype}
-        return family, params
-
-    def _online_step(self, family, X_batch, w_batch, params):
-        state = self._online
-        running, params, batch_ll = stepwise_update(
-            family,
-            state["stats"],
-            X_batch,
-            w_batch,
-            params,
-            t=state["t"],
-            decay=self.decay,
-            reg=self._reg(),
-        )
-        state["stats"] = running
-        state["t"] += 1
-        return params, batch_ll
-
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """One step of online (stepwise) EM on a mini-batch.
-
-        The first call initialises the model from the batch (``init_params``);
-        every call then computes the batch's statistics, blends them into
-        running statistics with step ``(t + 2) ** -decay`` and takes an
-        M-step. Use it for streams that never end or are read once; for data
-        that can be read several times, exact EM (:meth:`fit`) converges to the
-        batch optimum without step-size tuning.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A mini-batch of rows (at least ``n_components`` on the first call).
-        y : Ignored
-            Not used, present for API consistency by convention.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the rows.
-
-        Returns
-        -------
-        self : object
-            The updated mixture. ``lower_bound_`` is the mean log-likelihood
-            of this batch under the parameters before the step.
-        """
-        self._validate_params()
-        first = not hasattr(self, "_online")
-        X = self._validate_X(X, reset=first)
-        if first and X.shape[0] < self.n_components:
-            raise ValueError(
-                "The first partial_fit batch needs n_samples >= n_components, got "
-                f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
-            )
-        sample_weight = self._validate_sample_weight(sample_weight, X)
-        with kernel_threads(self.n_jobs, X.shape[0]):
-            if first:
-                if not hasattr(self, "_online_random_state"):
-                    self._online_random_state = check_random_state(self.random_state)
-                family, params = self._online_start(X, sample_weight, self._online_random_state)
-                self.lower_bounds_ = []
-            else:
-                state = self._online
-                family = self._make_family(X.shape[1], state["dtype"], state["shift"])
-                params = self._params_from_attributes()
-            params, batch_ll = self._online_step(family, X, sample_weight, params)
-        self._params_to_attributes(params, self._online["dtype"])
-        self.lower_bound_ = batch_ll
-        self.lower_bounds_.append(batch_ll)
-        self.n_iter_ = self._online["t"]
-        self.converged_ = False
-        return self
-
-    def _fit_online(self, source, batch_size, n_epochs):
-        """``fit(mode="online")``: stepwise EM over mini-batches of a source."""
-        if not isinstance(n_epochs, Integral) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
-        if batch_size is None:
-            batch_size = self.chunk_size or 10_000
-        if not isinstance(batch_size, Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if hasattr(self, "_online"):
-            del self._online
-        random_state = check_random_state(self.random_state)
-        progress = Progress(self.progress, None, "online EM")
-        callback = self.callback
-        family, params, previous, epoch_means = None, None, -np.inf, []
-        converged = False
-        try:
-            for _ in range(n_epochs):
-                ll_sum = w_sum = 0.0
-                for X_batch, w_batch in _mini_batches(source, batch_size, random_state):
-                    if params is None:
-                        family, params = self._online_start(X_batch, w_batch, random_state)
-                    params, batch_ll = self._online_step(family, X_batch, w_batch, params)
-                    w = float(w_batch.sum()) if w_batch.size else float(X_batch.shape[0])
-                    ll_sum, w_sum = ll_sum + batch_ll * w, w_sum + w
-                    progress.rows(X_batch.shape[0])
-                    progress.iteration(self._online["t"], batch_ll)
-                    if callback is not None and callback(self._online["t"], batch_ll):
-                        break
-                epoch_means.append(ll_sum / w_sum)
-                converged = abs(epoch_means[-1] - previous) < self.tol
-                previous = epoch_means[-1]
-        finally:
-            progress.close()
-        self._check_source_size(source)
-        self._params_to_attributes(params, self._online["dtype"])
-        self.lower_bound_ = epoch_means[-1]
-        self.lower_bounds_ = epoch_means
-        self.n_iter_ = self._online["t"]
-        self.converged_ = bool(converged and n_epochs > 1)
-
-    # -- verbose output, as scikit-learn prints it -------------------------------------
-    def _verbose_init_begin(self, init):
-        if self.verbose >= 1:
-            print(f"Initialization {init}")
-            self._init_prev_time = self._iter_prev_time = perf_counter()
-
-    def _verbose_iteration(self, n_iter, change):
-        if self.verbose and n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            else:
-                now = perf_counter()
-                print(
-                    f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
-                    f"ll change {change:.5f}"
-                )
-                self._iter_prev_time = now
-
-    def _verbose_init_end(self, lower_bound, converged):
-        message = "converged" if converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {message}.")
-        elif self.verbose >= 2:
-            elapsed = perf_counter() - self._init_prev_time
-            print(
-                f"Initialization {message}. time lapse {elapsed:.5f}s\t "
-                f"lower bound {lower_bound:.5f}."
-            )
+        self.lower_bounds_ = list(bounds)
+        if checkpoint is not None:
+            checkpoint.finish(lambda: make_state(n_init - 1))
 
     # -- prediction -------------------------------------------------------------------------
     def _weighted_log_prob(self, X):
@@ -590,7 +632,9 @@ class Mixture(DensityMixin, BaseEstimator):
             single = copy.copy(self)
             single.n_jobs = 1
             return adapter.map_rows(X, getattr(single, method), n_columns, dtype)
-        return getattr(self, "_" + method)(self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        return getattr(self, "_" + method)(X)
 
     def _predict(self, X):
         return self._weighted_log_prob(X).argmax(axis=1)
@@ -738,47 +782,15 @@ class Mixture(DensityMixin, BaseEstimator):
                 "least one sample."
             )
         params = self._params_from_attributes()
+        # Initial weights (max_iter=0) are scikit-learn's (N_k + 10 eps) / N: they can
+        # exceed 1 by round-off, which the multinomial refuses.
+        weights = np.minimum(params.weights, 1.0)
+        if weights[:-1].sum() > 1.0 + 1e-12:  # (numpy's own tolerance)
+            weights = weights / weights.sum()
+        params.weights = weights
         family = self._make_family(params.means.shape[1], np.asarray(self.means_).dtype)
         rng = check_random_state(self.random_state)
         return family.sample(params, n_samples, rng)
-
-
-def check_weights(weights, n_components):
-    """``weights_init`` validated as scikit-learn does: shape (K,), in [0, 1], summing to 1."""
-    given = np.asarray(weights)
-    atol = 1e-6 if given.dtype == np.float32 else 1e-8
-    weights = given.astype(np.float64)
-    if weights.shape != (n_components,):
-        raise ValueError(
-            f"The parameter 'weights' should have the shape of {(n_components,)}, "
-            f"but got {weights.shape}"
-        )
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or np.any(weights > 1):
-        raise ValueError(
-            "The parameter 'weights' should be in the range [0, 1], but got max value "
-            f"{np.max(weights):.5f}, min value {np.min(weights):.5f}"
-        )
-    if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=atol):
-        raise ValueError(
-            "The parameter 'weights' should be normalized, but got "
-            f"sum(weights) = {weights.sum():.5f}"
-        )
-    return weights
-
-
-def _mini_batches(source, batch_size, random_state):
-    """Mini-batches of ``batch_size`` rows; in-memory arrays in a shuffled batch order."""
-    if source.in_memory:
-        X, w = source.X, source.sample_weight
-        starts = np.arange(0, X.shape[0], batch_size)
-        for start in starts[random_state.permutation(starts.size)]:
-            stop = min(X.shape[0], start + batch_size)
-            yield X[start:stop], (w[start:stop] if w.size else w)
-        return
-    for X_chunk, w_chunk in source.chunks():
-        for start in range(0, X_chunk.shape[0], batch_size):
-            stop = min(X_chunk.shape[0], start + batch_size)
-            yield X_chunk[start:stop], (w_chunk[start:stop] if w_chunk.size else w_chunk)
 
 
 def _rows_per_call(source):
@@ -788,3 +800,35 @@ def _rows_per_call(source):
     if source.in_memory and source.chunk_size is None:
         return source.n_samples
     return min(source.n_samples, source._chunk_rows())
+
+
+def _data_fingerprint(source):
+    """The checkpoint's data fingerprint, after the validating pass where it needs one."""
+    fingerprint = _checkpoint.data_fingerprint(source)
+    if fingerprint["rows"] is None and source.sequential:
+        _ = source.weight_sum  # an iterable: rows are counted and hashed in the first pass
+        fingerprint = _checkpoint.data_fingerprint(source)
+    return fingerprint
+
+
+def _check_magnitude(X):
+    """A clear error for finite values whose squares the statistics cannot hold.
+
+    The kernels square the centred values and sum the squares over rows in
+    float64, which overflows for magnitudes beyond about 1e154; fastem accepts
+    up to :data:`fastem._sources.LARGEST_VALUE` (1e140), leaving room for the
+    sums. Without this check such data would end in NaN statistics, reported
+    as "NaN or infinity" although every value is finite.
+    """
+    if X.size == 0:
+        return
+    peak = max(abs(float(X.max())), abs(float(X.min())))
+    if peak > LARGEST_VALUE:
+        exponent = math.floor(math.log10(peak))
+        raise ValueError(
+            f"Input X holds finite values up to {peak:.3g} in magnitude, too large for the "
+            "statistics of a mixture fit: they square the (centred) values, which "
+            f"overflows float64 beyond about 1e154 (fastem accepts magnitudes up to "
+            f"{LARGEST_VALUE:.0e}). Scale the data first, e.g. X / 1e{exponent} or "
+            "StandardScaler, and scale the fitted means and covariances back."
+        )

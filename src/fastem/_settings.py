@@ -10,8 +10,8 @@ parameter lives here. Modules read them at call time (``settings.NAME``), so
         GaussianMixture(4).fit(X)  # every fit kernel multiplies with BLAS
 
 The kernel path can also be forced for a whole process with the environment
-variable ``FASTEM_MATMUL_PATH`` (``auto``, ``loops``, ``blas`` or ``tiled``),
-read once at import.
+variable ``FASTEM_MATMUL_PATH`` (``auto``, ``loops``, ``blas``, ``tiled`` or
+``tiled4``), read once at import.
 
 This module imports nothing of fastem: the kernels receive these values as
 arguments, never read them.
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 
 #: Values of :attr:`Settings.matmul_path`.
-MATMUL_PATHS = ("auto", "loops", "blas", "tiled")
+MATMUL_PATHS = ("auto", "loops", "blas", "tiled", "tiled4")
 
 
 @dataclass
@@ -31,10 +31,14 @@ class Settings:
 
     Attributes
     ----------
-    matmul_path : {"auto", "loops", "blas", "tiled"}
+    matmul_path : {"auto", "loops", "blas", "tiled", "tiled4"}
         How the fit kernels multiply their blocks. "auto" picks for the CPU
-        and the product's size; the others force a path (every path is
-        correct on every CPU, the tiles only being fastest with AVX-512).
+        and the product's size; the others force a path. "tiled" is the
+        register tiles of eight float64 lanes (fastest with AVX-512's 32 zmm
+        registers), "tiled4" those of 256-bit vectors (four float64 lanes,
+        fastest with AVX2 + FMA's 16 ymm registers). Every path is correct on
+        every CPU (LLVM splits or emulates what a CPU lacks), so each can be
+        tested anywhere.
     gaussian_block_rows : int
         Rows per cache-resident block of the Gaussian kernels.
     kmeans_block_rows : int

@@ -8,6 +8,7 @@ the current one is computed, and at most a couple of chunks are held in
 private memory whatever the number of rows.
 """
 
+import hashlib
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -36,8 +37,80 @@ def _as_weights(sample_weight, n_rows):
     return w
 
 
+#: Largest magnitude of a value that the estimators' statistics take: they square
+#: (centred) values and sum the squares over rows, which must stay finite in float64
+#: (whose squares overflow beyond about 1.3e154).
+LARGEST_VALUE = 1e140
+
+
 class ChunkError(ValueError):
-    """A chunk of rows is malformed (shape, dtype or non-finite values)."""
+    """A chunk of rows is malformed or unreadable; the message names the chunk and its rows.
+
+    Attributes
+    ----------
+    chunk : int or None
+        0-based index of the chunk, in the order the source yields them.
+    rows : tuple of (int, int or None) or None
+        Its first row and one past its last (None where not known).
+    """
+
+    def __init__(self, message, chunk=None, rows=None):
+        super().__init__(message)
+        self.chunk = chunk
+        self.rows = rows
+
+
+class ChunkReadError(ChunkError, OSError):
+    """Reading a chunk failed with an ``OSError`` (I/O error, truncated or vanished file).
+
+    Both a :class:`ChunkError` (a ``ValueError``) and an ``OSError``, with the
+    original ``errno``, so that either kind of handler catches it.
+    """
+
+
+def neutralise_zero_weight_rows(rows, weights):
+    """``rows`` with finite values beyond :data:`LARGEST_VALUE` in rows of weight 0 set to 0.
+
+    A row of weight 0 has no effect on a fit, but the kernels compute its
+    features before they weigh them: ``x**2`` overflows beyond 1.3e154 and
+    ``0 * inf`` is NaN. Such rows are replaced by zeros (in a copy; the
+    caller's array is never written). Rows holding NaN or infinity are left
+    for the validation to reject, as for any other row.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features)
+    weights : ndarray of shape (n_rows,) or None or empty
+
+    Returns
+    -------
+    ndarray
+        ``rows`` itself when nothing needs to change.
+    """
+    if (
+        weights is None
+        or not isinstance(rows, np.ndarray)
+        or rows.ndim != 2
+        or rows.dtype.kind != "f"
+        or rows.dtype.itemsize < 8  # float32 and float16 stay far below LARGEST_VALUE
+    ):
+        return rows
+    weights = np.asarray(weights)
+    if weights.shape != (rows.shape[0],) or weights.dtype.kind not in "biuf":
+        return rows
+    zero = np.flatnonzero(weights == 0)
+    if zero.size == 0:
+        return rows
+    candidates = rows[zero]
+    with np.errstate(invalid="ignore"):
+        far = np.all(np.isfinite(candidates), axis=1) & np.any(
+            np.abs(candidates) > LARGEST_VALUE, axis=1
+        )
+    if not far.any():
+        return rows
+    rows = np.array(rows, order="K")
+    rows[zero[far]] = 0.0
+    return rows
 
 
 class Source:
@@ -78,45 +151,63 @@ class Source:
     # -- public ----------------------------------------------------------------------------
     def peek(self):
         """Validate the first chunk, to learn the number of features and the dtype."""
-        for rows, _ in self._raw_chunks():
-            self._validate(rows)
-            break
+        iterator = self._raw_chunks()
+        try:
+            first = next(iterator, None)
+        except Exception as exc:
+            raise self._chunk_error(exc, 0, 0, None, reading=True) from exc
+        if first is not None:
+            rows, weights = first
+            try:
+                self._validate(rows if weights is None else neutralise_zero_weight_rows(*first))
+            except (ValueError, TypeError) as exc:
+                raise self._chunk_error(exc, 0, 0, _length(rows)) from exc
 
     def chunks(self):
         """Yield ``(X_chunk, weight_chunk)`` covering every row once, in order.
 
         ``X_chunk`` is a C-contiguous float32/float64 2-D array; ``weight_chunk``
         is float64 of the same length, or empty for unit weights. The first
-        complete pass also validates every chunk and counts the rows.
+        complete pass also validates every chunk and counts the rows; every
+        pass checks each chunk's width and the number of rows. A chunk that
+        cannot be read or is malformed raises a :class:`ChunkError` naming the
+        chunk and its rows (a :class:`ChunkReadError`, also an ``OSError``,
+        for I/O errors).
         """
         validate = not self._validated
         n_rows = 0
         weight_sum = 0.0
+        digest = hashlib.blake2b(digest_size=16) if validate else None
         iterator = self._raw_chunks()
         if not self.zero_copy:
             iterator = _prefetch(iterator)
-        for rows, weights in iterator:
-            if validate:
-                rows = self._validate(rows)
-            elif not (
-                isinstance(rows, np.ndarray)
-                and rows.flags.c_contiguous
-                and rows.dtype == self.dtype
-            ):
-                rows = self._validate(rows)
-            if rows.shape[0] == 0:
-                continue
-            weights = np.empty(0) if weights is None else np.asarray(weights, dtype=np.float64)
-            if weights.size and weights.shape != (rows.shape[0],):
-                raise ChunkError(
-                    f"A chunk of {rows.shape[0]} rows came with {weights.shape} sample weights."
-                )
-            if validate:
-                if weights.size and (not np.all(np.isfinite(weights)) or np.any(weights < 0)):
-                    raise ValueError("sample_weight must be finite and non-negative.")
+        index = 0
+        try:
+            while True:
+                try:
+                    item = next(iterator, None)
+                except Exception as exc:
+                    raise self._chunk_error(exc, index, n_rows, None, reading=True) from exc
+                if item is None:
+                    break
+                raw_rows, weights = item
+                try:
+                    rows, weights = self._checked(raw_rows, weights, validate)
+                except (ValueError, TypeError) as exc:
+                    raise self._chunk_error(exc, index, n_rows, _length(raw_rows)) from exc
+                index += 1
+                if rows.shape[0] == 0:
+                    continue
                 n_rows += rows.shape[0]
-                weight_sum += float(weights.sum()) if weights.size else float(rows.shape[0])
-            yield rows, weights
+                if validate:
+                    weight_sum += float(weights.sum()) if weights.size else float(rows.shape[0])
+                    for part in (rows[:1], rows[-1:], weights[:1], weights[-1:]):
+                        digest.update(np.ascontiguousarray(part).tobytes())
+                yield rows, weights
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
         if validate:
             if n_rows == 0:
                 raise ValueError("The data source yielded no rows.")
@@ -124,7 +215,79 @@ class Source:
                 raise ValueError("sample_weight must have at least one positive entry; all are 0.")
             self.n_samples = n_rows
             self._weight_sum = weight_sum
+            self.digest = digest.hexdigest()
             self._validated = True
+        elif self.n_samples is not None and n_rows != self.n_samples:
+            raise ChunkError(
+                f"The data source yielded {n_rows} rows in this pass and {self.n_samples} in "
+                "the first: its data changed between passes (EM reads every row once per "
+                "iteration, and every pass must yield the same rows)."
+            )
+
+    def _checked(self, rows, weights, validate):
+        """One raw chunk as ``(rows, float64 weights)``; validated on the first pass."""
+        if weights is not None:
+            rows = neutralise_zero_weight_rows(rows, weights)
+        if validate or not (
+            isinstance(rows, np.ndarray) and rows.flags.c_contiguous and rows.dtype == self.dtype
+        ):
+            rows = self._validate(rows)
+        elif rows.ndim != 2 or rows.shape[1] != self.n_features:
+            raise ChunkError(
+                f"every chunk must have {self.n_features} columns; this one has shape "
+                f"{rows.shape}."
+            )
+        weights = np.empty(0) if weights is None else np.asarray(weights, dtype=np.float64)
+        if weights.size and weights.shape != (rows.shape[0],):
+            raise ChunkError(
+                f"A chunk of {rows.shape[0]} rows came with {weights.shape} sample weights."
+            )
+        if validate and weights.size and (not np.all(np.isfinite(weights)) or np.any(weights < 0)):
+            raise ValueError("sample_weight must be finite and non-negative.")
+        return rows, weights
+
+    def _chunk_error(self, exc, index, start, length, reading=False):
+        """``exc`` (raised reading or validating chunk ``index``) as a located ChunkError."""
+        if length is None:
+            length = self._expected_rows(start)
+        total = self._chunk_count()
+        where = f"chunk {index}" + (f" of {total}" if total is not None else "")
+        if length is None:
+            where += f" (from row {start})"
+            rows = (start, None)
+        elif length == 0:
+            where += f" (no rows, after row {start - 1})" if start else " (no rows)"
+            rows = (start, start)
+        else:
+            where += f" (rows {start} to {start + length - 1})"
+            rows = (start, start + length)
+        if isinstance(exc, OSError):
+            error = ChunkReadError(
+                f"Reading {where} failed: {type(exc).__name__}: {exc}", index, rows
+            )
+            error.errno = exc.errno
+            return error
+        if reading:
+            return ChunkError(f"Reading {where} failed: {type(exc).__name__}: {exc}", index, rows)
+        message = str(exc)
+        return ChunkError(f"{where[0].upper()}{where[1:]}: {message}", index, rows)
+
+    def _expected_rows(self, start):
+        """Rows of the chunk that starts at row ``start`` (None where unknown)."""
+        return None
+
+    def _chunk_count(self):
+        """Number of chunks a pass yields (None where unknown)."""
+        return None
+
+    def sample_rows(self, indices):
+        """Validated rows and weights at sorted ``indices``, without a pass (None if impossible).
+
+        Used for the data fingerprint of checkpoints; sources without random
+        access return None (their fingerprint comes from the validating pass,
+        :attr:`digest`).
+        """
+        return None
 
     #: Chunks come in a fixed order through :meth:`chunks` (False for Dask arrays,
     #: whose blocks are processed where they live).
@@ -277,6 +440,24 @@ class ArraySource(Source):
             return
         yield from super().chunks()
 
+    def _step(self):
+        n = self.X.shape[0]
+        return max(1, n if (self.in_memory and self.chunk_size is None) else self._chunk_rows())
+
+    def _expected_rows(self, start):
+        return max(0, min(self.X.shape[0], start + self._step()) - start)
+
+    def _chunk_count(self):
+        return -(-self.X.shape[0] // self._step())
+
+    def sample_rows(self, indices):
+        """Rows and weights at ``indices``, read directly (validated like a chunk)."""
+        rows = self.X[np.asarray(indices, dtype=np.int64)]
+        if not self.in_memory:
+            rows = self._validate(np.asarray(rows))
+        weights = self.sample_weight[indices] if self.sample_weight.size else np.empty(0)
+        return rows, weights
+
     def take(self, indices):
         """Rows and weights at ``indices`` (gathered directly from the array)."""
         if not self.in_memory:
@@ -329,6 +510,22 @@ class SliceableSource(Source):
                 w = np.asarray(self.sample_weight[start:stop], dtype=np.float64)
             yield np.asarray(self.data[start:stop]), w
 
+    def _expected_rows(self, start):
+        return max(0, min(self.n_samples, start + self._chunk_rows()) - start)
+
+    def _chunk_count(self):
+        return -(-self.n_samples // self._chunk_rows())
+
+    def sample_rows(self, indices):
+        """Rows and weights at ``indices``, one small read each (validated like a chunk)."""
+        rows = self._validate(np.concatenate([np.asarray(self.data[i : i + 1]) for i in indices]))
+        weights = np.empty(0)
+        if self.sample_weight is not None:
+            weights = np.concatenate(
+                [np.asarray(self.sample_weight[i : i + 1], dtype=np.float64) for i in indices]
+            )
+        return rows, weights
+
 
 class IterableSource(Source):
     """Chunks produced by user code: an iterable, or a callable returning one.
@@ -347,12 +544,19 @@ class IterableSource(Source):
 
     def peek(self):
         """Read and validate the first chunk; the next pass starts with it."""
-        iterator = self._new_iterator()
-        for item in iterator:
-            rows, _ = self._split(item)
-            self._validate(rows)
-            self._pending = (item, iterator)
-            return
+        try:
+            iterator = self._new_iterator()
+            item = next(iterator, None)
+            if item is None:
+                return
+            rows, weights = self._split(item)
+        except Exception as exc:
+            raise self._chunk_error(exc, 0, 0, None, reading=True) from exc
+        try:
+            self._validate(rows if weights is None else neutralise_zero_weight_rows(rows, weights))
+        except (ValueError, TypeError) as exc:
+            raise self._chunk_error(exc, 0, 0, _length(rows)) from exc
+        self._pending = (item, iterator)
 
     @staticmethod
     def _split(item):
@@ -388,6 +592,14 @@ class IterableSource(Source):
                 )
         self._passes += 1
         return iterator
+
+
+def _length(rows):
+    """Number of rows of a raw chunk, or None when it is not a 2-D table."""
+    shape = getattr(rows, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    return int(shape[0])
 
 
 def _copy_on_write(X):
@@ -465,7 +677,15 @@ def _open_path(path):
         raise FileNotFoundError(f"No such data file: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, mmap_mode="r")
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            if "mmap length" in str(exc) or "file size" in str(exc):
+                raise ValueError(
+                    f"{path} is truncated: its header promises more rows than the file holds "
+                    f"({exc}). Write it again, or fit the rows it holds."
+                ) from None
+            raise ValueError(f"{path} is not a readable .npy file: {exc}") from None
     if suffix in (".h5", ".hdf5", ".hdf"):
         try:
             import h5py

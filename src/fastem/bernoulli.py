@@ -7,10 +7,13 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp
 from sklearn.utils.validation import validate_data
 
 from ._compat import Interval
-from ._mixture import Mixture, check_weights, fill_shared_doc
+from ._mixture import Mixture
+from ._params import check_weights, fill_shared_doc
+from ._threads import kernel_threads
 from .families.bernoulli import BernoulliFamily, BernoulliParams
 from .families.binary import binary_csr, dense_binary_rows
 
@@ -35,24 +38,44 @@ class BernoulliMixture(Mixture):
     """Mixture of multivariate Bernoulli distributions for binary data, fitted by EM.
 
     Component k gives a binary row ``x`` the probability
-    ``prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d)``. Rows may be dense (bool,
-    integer or float arrays holding only 0 and 1) or scipy sparse matrices
-    (CSR and CSC; other formats are converted to CSR), whose fit costs time
-    proportional to the number of ones and never densifies the data.
+    ``prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d)``. Rows may be dense arrays (bool,
+    integer or float) or scipy sparse matrices (CSR and CSC; other formats are
+    converted to CSR), whose fit costs time proportional to the number of ones
+    and never densifies the data. Like :class:`sklearn.naive_bayes.BernoulliNB`,
+    the estimator binarises its input with the threshold ``binarize`` (values
+    above 0 are ones by default); ``binarize=None`` takes the data as already
+    binary and refuses any value other than 0 and 1.
 
     Parameters
     ----------
     n_components : int, default=1
         Number of mixture components.
     alpha : float, default=1e-10
-        Positive smoothing of the probabilities toward 0.5: the M-step is the
-        mode of the posterior under a Beta(alpha + 1, alpha + 1) prior,
+        Non-negative smoothing of the probabilities toward 0.5: the M-step is
+        the mode of the posterior under a Beta(alpha + 1, alpha + 1) prior,
         ``mu_kd = (S_kd + alpha) / (N_k + 2 alpha)`` with ``N_k`` the
         component's (weighted) size and ``S_kd`` its number of ones in feature
         d. It acts like ``alpha`` extra ones and ``alpha`` extra zeros per
         component and feature; the default is a negligible mass that only keeps
-        ``log mu`` and ``log(1 - mu)`` finite. Larger values (0.5 to 1) are
-        Laplace-style smoothing for small or sparse data.
+        every probability inside (0, 1). Larger values (0.5 to 1) are
+        Laplace-style smoothing for small or sparse data. ``alpha=0`` is the
+        plain maximum-likelihood M-step ``mu_kd = S_kd / N_k``: ``means_`` may
+        then hold exact 0 and 1, and a row with a feature of probability 0 is
+        impossible under that component (see Notes). A component that becomes
+        empty (``N_k = 0``) gets weight 0 and probabilities 0.5 (the limit of
+        any ``alpha > 0``), whatever ``alpha``.
+    binarize : float or None, default=0.0
+        Threshold for binarising the input of every method (``fit``,
+        ``partial_fit``, ``predict``, ``predict_proba``, ``score_samples``,
+        ``score``, ``bic``, ``aic``, and every chunk of an out-of-core source):
+        values strictly above it become 1, all others 0, as in
+        :class:`sklearn.naive_bayes.BernoulliNB`. Dense rows are thresholded
+        straight into the one-byte rows the kernels read (no float copy);
+        sparse matrices have their stored values thresholded, so a negative
+        threshold, which would turn every implicit zero into a one, raises a
+        ``ValueError`` for sparse input. If None, the input must already be
+        binary (only 0 and 1, or bool) and any other value raises a
+        ``ValueError``.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
         How the first responsibilities are chosen. 'kmeans': weighted k-means
         (k-means++ seeds, then Lloyd iterations, run on the EM kernels, so also
@@ -63,7 +86,9 @@ class BernoulliMixture(Mixture):
     weights_init : array-like of shape (n_components,), default=None
         Initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
-        Initial probabilities, strictly between 0 and 1.
+        Initial probabilities, strictly between 0 and 1 (also with ``alpha=0``,
+        as scikit-learn requires proper initial parameters; EM may then reach 0
+        and 1).
     %(shared_parameters)s
 
     Attributes
@@ -96,6 +121,26 @@ class BernoulliMixture(Mixture):
     CSR row offsets are widened to int64 (no overflow beyond 2^31 ones); column
     indices are read in their own dtype, so a CSR matrix is not copied.
 
+    With ``alpha=0`` probabilities of exactly 0 and 1 describe events that
+    cannot occur. The kernels need finite parameters (a row is scored as
+    ``x @ log_odds + log_complement``, and ``0 * inf`` is NaN), so the
+    logarithms they get are clamped at ``log(tiny) ~ -708.4``: during EM an
+    impossible feature counts as a probability of ``2.2e-308``, which gives
+    such a row a responsibility of (essentially) 0 for the component and
+    changes the log-likelihood of possible rows by round-off only (about
+    ``1e-13`` per clamped feature). ``score_samples``, ``score``, ``bic`` and
+    ``aic`` are exact: a row impossible under a component has log-density
+    ``-inf`` for it, and ``score_samples`` is ``-inf`` for a row impossible
+    under every component. ``predict_proba`` gives probability 0 to the
+    components under which a row is impossible; for a row impossible under
+    every component (whose posterior is 0/0) it and ``predict`` fall back to
+    the clamped log-densities, i.e. favour the components that rule the row
+    out by the fewest features. Training rows are never impossible under every
+    component (EM keeps each row possible where it has responsibility), so
+    the lower bounds of a fit stay finite. With ``alpha > 0`` no probability
+    is 0 or 1 and values in ``means_`` that round to 0 or 1 are read as the
+    nearest float64 inside (0, 1).
+
     Examples
     --------
     >>> import numpy as np
@@ -109,7 +154,8 @@ class BernoulliMixture(Mixture):
 
     _parameter_constraints: dict = {
         **Mixture._parameter_constraints,
-        "alpha": [Interval(Real, 0.0, None, closed="neither")],
+        "alpha": [Interval(Real, 0.0, None, closed="left")],
+        "binarize": [Interval(Real, None, None, closed="neither"), None],
     }
     _family_class = BernoulliFamily
     _attributes_for_fitted = ("weights_", "means_")
@@ -120,6 +166,7 @@ class BernoulliMixture(Mixture):
         *,
         tol=1e-3,
         alpha=1e-10,
+        binarize=0.0,
         max_iter=100,
         n_init=1,
         init_params="kmeans",
@@ -154,13 +201,14 @@ class BernoulliMixture(Mixture):
             callback=callback,
         )
         self.alpha = alpha
+        self.binarize = binarize
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # Binary data are non-negative. scikit-learn (1.9) has no tag for
-        # "binary only"; the tests list the checks that feed continuous data.
-        tags.input_tags.positive_only = True
+        # Without a threshold the data must be binary, hence non-negative
+        # (scikit-learn has no "binary only" tag).
+        tags.input_tags.positive_only = self.binarize is None
         return tags
 
     # -- hooks of Mixture ------------------------------------------------------------------
@@ -183,11 +231,11 @@ class BernoulliMixture(Mixture):
             # sample() returns rows in the user's dtype, not the kernels' (uint8 for bool).
             self._sample_dtype = X.dtype
         if sp.issparse(X):
-            return binary_csr(X)
-        return dense_binary_rows(X)
+            return binary_csr(X, self.binarize)
+        return dense_binary_rows(X, self.binarize)
 
     def _check_chunk(self, rows):
-        """Validate one chunk of an out-of-core source: dense rows of 0/1 values."""
+        """Validate one chunk of an out-of-core source into uint8 0/1 rows (``binarize``)."""
         if sp.issparse(rows):
             raise ValueError(
                 "Chunks of an out-of-core source must be dense arrays; pass a sparse "
@@ -201,11 +249,11 @@ class BernoulliMixture(Mixture):
         if rows.dtype.kind == "f" and not np.all(np.isfinite(rows)):
             raise ValueError("Input X contains NaN or infinity.")
         self._sample_dtype = rows.dtype
-        return dense_binary_rows(rows)
+        return dense_binary_rows(rows, self.binarize)
 
     def _check_init_parameters(self, n_features, dtype):
         if not np.isfinite(self.alpha):
-            raise ValueError(f"alpha must be a finite positive number, got {self.alpha}.")
+            raise ValueError(f"alpha must be a finite non-negative number, got {self.alpha}.")
         K = self.n_components
         self._weights_init = (
             None if self.weights_init is None else check_weights(self.weights_init, K)
@@ -224,19 +272,57 @@ class BernoulliMixture(Mixture):
             weights = self._weights_init
         if self._means_init is not None:
             means = self._means_init
-        return BernoulliParams.from_means(weights.copy(), means.copy())
+        return BernoulliParams.from_means(weights.copy(), means.copy(), exact=self.alpha == 0)
 
     def _params_to_attributes(self, params, dtype):
         self.weights_ = np.asarray(params.weights, dtype=np.float64)
         self.means_ = np.asarray(params.means, dtype=np.float64)
 
     def _params_from_attributes(self):
-        return BernoulliParams.from_means(self.weights_, self.means_)
+        # alpha = 0 (maximum likelihood) reads exact 0 and 1 as impossible events.
+        return BernoulliParams.from_means(self.weights_, self.means_, exact=self.alpha == 0)
 
     @staticmethod
     def _output_dtype(X):
         # Validated rows are uint8 or CSR: probabilities and log-likelihoods are float64.
         return np.float64
+
+    # -- prediction with impossible events (alpha = 0) ---------------------------------
+    def _log_prob_parts(self, X):
+        """Clamped ``log w_k + log p_k(x)`` and where rows are impossible (or None)."""
+        params = self._params_from_attributes()
+        family = self._make_family(X.shape[1], X.dtype)
+        with kernel_threads(self.n_jobs, X.shape[0]):
+            scores, impossible = family.log_prob_parts(X, params)
+        with np.errstate(divide="ignore"):
+            scores += np.log(params.weights)
+        return scores, impossible
+
+    def _weighted_log_prob(self, X):
+        """Exact ``log w_k + log p_k(x)``: ``-inf`` where a row is impossible."""
+        scores, impossible = self._log_prob_parts(X)
+        if impossible is not None:
+            scores[impossible] = -np.inf
+        return scores
+
+    def _posterior_log_prob(self, X):
+        """As :meth:`_weighted_log_prob`, but rows impossible under every component of
+        positive weight keep their clamped scores (their posterior is otherwise 0/0)."""
+        scores, impossible = self._log_prob_parts(X)
+        if impossible is not None:
+            ruled_out = impossible | (self.weights_ == 0)
+            impossible[ruled_out.all(axis=1)] = False
+            scores[impossible] = -np.inf
+        return scores
+
+    def _predict(self, X):
+        return self._posterior_log_prob(X).argmax(axis=1)
+
+    def _predict_proba(self, X):
+        weighted = self._posterior_log_prob(X)
+        weighted -= logsumexp(weighted, axis=1)[:, None]
+        with np.errstate(under="ignore"):
+            return np.exp(weighted, out=weighted)
 
     def sample(self, n_samples=1):
         """Draw random binary rows from the fitted model.

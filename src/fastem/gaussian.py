@@ -5,7 +5,8 @@ from numbers import Real
 import numpy as np
 
 from ._compat import Interval, StrOptions
-from ._mixture import Mixture, check_weights, fill_shared_doc
+from ._mixture import Mixture
+from ._params import check_weights, fill_shared_doc
 from .families.gaussian import (
     COVARIANCE_KINDS,
     GaussianFamily,

@@ -1,12 +1,17 @@
 """``fastem fit``, ``predict``, ``score``, ``sample`` and ``info``: one model at a time."""
 
 import argparse
+import contextlib
+import functools
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from .data import check_output, data_from_args, write_array
+from .errors import CliError
 from .models import check_k, describe, evaluate, fit_statistics, load_model, make_estimator
 from .parser import add_data_argument, add_model_argument, positive_int
 from .progress import fit_with_progress
@@ -18,10 +23,25 @@ def _cmd_fit(args):
     X = data_from_args(args, float32=args.float32)
     check_k([args.k], X.shape[0])
     model = make_estimator(args.family, args.k, args, args.covariance)
-    elapsed = fit_with_progress(model, X, quiet=args.quiet)
+    # -- --checkpoint: the fit's state in a file; rerunning the command resumes --
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint:
+        if args.family == "kmeans":
+            raise CliError("--checkpoint is available for the gaussian and bernoulli families")
+        if Path(checkpoint).exists() and not args.quiet:
+            print(f"resuming from the checkpoint {checkpoint}", file=sys.stderr)
+    with _fit_arguments(model, checkpoint=checkpoint or None):
+        elapsed = fit_with_progress(model, X, quiet=args.quiet)
+    # -- end of --checkpoint --
     stats = fit_statistics(model, X)
     if args.output:
         model.save(args.output)
+    # -- --plot: the fitted components over the rows (fastem.plot.components) --
+    if getattr(args, "plot", None):
+        from .select import write_plot
+
+        write_plot(args.plot, "components", model, X)
+    # -- end of --plot --
     summary = {
         "model": describe(model),
         "n_samples": int(X.shape[0]),
@@ -46,6 +66,24 @@ def _cmd_fit(args):
     if args.output:
         print(f"  saved to         {args.output}")
     return 0
+
+
+@contextlib.contextmanager
+def _fit_arguments(model, **fit_params):
+    """``model.fit`` takes ``fit_params`` (those not None) while the block runs.
+
+    :func:`fastem.cli.progress.fit_with_progress` calls ``model.fit(X)``; this
+    passes ``checkpoint`` through it without changing the model's parameters.
+    """
+    fit_params = {name: value for name, value in fit_params.items() if value is not None}
+    if not fit_params:
+        yield
+        return
+    model.fit = functools.partial(type(model).fit, model, **fit_params)
+    try:
+        yield
+    finally:
+        del model.fit
 
 
 def _cmd_predict(args):
@@ -174,6 +212,7 @@ def add_commands(sub, options):
             o.threads,
             o.quiet,
             o.json,
+            o.plot("the components over the rows (columns 0 and 1)"),
         ],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         help="fit a mixture to data and save it",
@@ -187,6 +226,13 @@ def add_commands(sub, options):
     add_data_argument(p)
     p.add_argument("--k", type=positive_int, required=True, help="number of components")
     p.add_argument("-o", "--output", metavar="MODEL.npz", help="save the fitted model here")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="keep the fit's state in FILE (written atomically after every iteration); "
+        "rerunning the same command after a crash resumes from it; removed when the fit "
+        "completes",
+    )
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser(

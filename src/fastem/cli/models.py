@@ -5,12 +5,59 @@ from pathlib import Path
 
 import numpy as np
 
-from fastem import BernoulliMixture, GaussianMixture, load
+from fastem import BernoulliMixture, GaussianMixture, KMeans, load
 
 from .data import row_blocks
 from .errors import CliError
 
-_FAMILIES = {"gaussian": GaussianMixture, "bernoulli": BernoulliMixture}
+_FAMILIES = {"gaussian": GaussianMixture, "bernoulli": BernoulliMixture, "kmeans": KMeans}
+
+#: ``--init`` of the command line -> KMeans's ``init`` (its 'random' draws rows,
+#: the mixtures' 'random_from_data').
+_KMEANS_INIT = {"kmeans": "k-means++", "k-means++": "k-means++", "random_from_data": "random"}
+
+
+def _make_kmeans(n_clusters, args, covariance):
+    """An unfitted :class:`fastem.KMeans` from the fitting options in ``args``."""
+    if hasattr(args, "criterion"):
+        raise CliError(
+            "select compares models by BIC or AIC, which k-means does not define; fit each K "
+            "with 'fastem fit --family kmeans' and compare the inertia"
+        )
+    for option, value in (("--covariance", covariance), ("--reg-covar", args.reg_covar)):
+        if value is not None:
+            raise CliError(f"{option} does not apply to the kmeans family")
+    if args.init not in _KMEANS_INIT:
+        raise CliError(
+            f"--init {args.init} does not apply to the kmeans family; use k-means++ or "
+            "random_from_data"
+        )
+    params = {
+        "n_clusters": n_clusters,
+        "n_init": args.n_init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "init": _KMEANS_INIT[args.init],
+        "random_state": args.seed,
+        "n_jobs": args.n_jobs,
+        "chunk_size": args.chunk_size,
+    }
+    return KMeans(**{name: value for name, value in params.items() if value is not None})
+
+
+def n_clusters(model):
+    """Number of components (mixtures) or clusters (k-means) of a model.
+
+    Parameters
+    ----------
+    model : fastem estimator
+        Fitted or not.
+
+    Returns
+    -------
+    int
+    """
+    return model.n_clusters if isinstance(model, KMeans) else model.n_components
 
 
 def make_estimator(family, n_components, args, covariance=None):
@@ -18,10 +65,10 @@ def make_estimator(family, n_components, args, covariance=None):
 
     Parameters
     ----------
-    family : {'gaussian', 'bernoulli'}
-        Mixture family.
+    family : {'gaussian', 'bernoulli', 'kmeans'}
+        Model family.
     n_components : int
-        Number of components.
+        Number of components (clusters for k-means).
     args : argparse.Namespace
         Parsed options of ``fit`` or ``select``.
     covariance : str, optional
@@ -29,8 +76,10 @@ def make_estimator(family, n_components, args, covariance=None):
 
     Returns
     -------
-    GaussianMixture or BernoulliMixture
+    GaussianMixture, BernoulliMixture or KMeans
     """
+    if family == "kmeans":
+        return _make_kmeans(n_components, args, covariance)
     cls = _FAMILIES[family]
     params = {
         "n_components": n_components,
@@ -69,7 +118,7 @@ def load_model(path):
 
     Returns
     -------
-    fastem mixture
+    fastem estimator
     """
     if not Path(path).exists():
         raise CliError(f"{path}: no such file")
@@ -93,6 +142,8 @@ def evaluate(model, X, method):
     ndarray
         One result row per row of ``X``.
     """
+    if not hasattr(model, method):
+        raise CliError(f"{method} is not defined for a {type(model).__name__} model")
     return np.concatenate([getattr(model, method)(block) for block in row_blocks(X)])
 
 
@@ -119,8 +170,22 @@ def fit_statistics(model, X):
     -------
     dict
         ``log_likelihood`` (per sample), ``bic``, ``aic`` and ``n_parameters``.
+        For k-means, which has no likelihood: ``inertia``, its mean per
+        sample (``mean_sq_distance``), ``log_likelihood`` as minus that mean
+        (``score(X) / n_samples``), ``n_parameters``, and NaN for ``bic`` and
+        ``aic``.
     """
     n_samples = X.shape[0]
+    if isinstance(model, KMeans):
+        inertia = -sum(model.score(block) for block in row_blocks(X))
+        return {
+            "inertia": inertia,
+            "mean_sq_distance": inertia / n_samples,
+            "log_likelihood": -inertia / n_samples,
+            "bic": math.nan,
+            "aic": math.nan,
+            "n_parameters": int(np.size(model.cluster_centers_)),
+        }
     mean_ll = float(np.mean(evaluate(model, X, "score_samples"), dtype=np.float64))
     n_parameters = _n_parameters(model)
     total = mean_ll * n_samples
@@ -152,14 +217,16 @@ def describe(model):
 
     Parameters
     ----------
-    model : fastem mixture
-        Any mixture, fitted or not.
+    model : fastem estimator
+        Any mixture or k-means, fitted or not.
 
     Returns
     -------
     str
         The class with its number of components (and covariance type).
     """
+    if isinstance(model, KMeans):
+        return f"KMeans(n_clusters={model.n_clusters})"
     extra = ""
     if hasattr(model, "covariance_type"):
         extra = f", covariance_type={model.covariance_type!r}"

@@ -11,6 +11,7 @@ import re
 PROG = "fastem"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+FAMILIES = ("gaussian", "bernoulli", "kmeans")
 
 
 # -- argument types --------------------------------------------------------------------------
@@ -109,6 +110,8 @@ class SharedOptions:
         How DATA is read: ``--skip-header``, ``--columns``, ``--delimiter``.
     iterations : argparse.ArgumentParser
         ``--n-init`` and ``--max-iter``.
+    search_iterations : argparse.ArgumentParser
+        The same for ``select``, whose ``--n-init`` defaults to the selector's.
     estimator : argparse.ArgumentParser
         The remaining estimator options of ``fit`` and ``select``: ``--family``,
         ``--tol``, ``--init``, ``--reg-covar``, ``--chunk-size``, ``--float32``.
@@ -144,40 +147,37 @@ class SharedOptions:
         )
         group.add_argument("--delimiter", default=",", help="CSV field separator (default ',')")
 
-        self.iterations = _parent()
-        group = self.iterations.add_argument_group("fitting")
-        group.add_argument(
-            "--n-init",
-            type=positive_int,
-            default=1,
-            metavar="N",
-            help="initialisations; the best is kept (default 1)",
-        )
-        group.add_argument(
-            "--max-iter",
-            type=non_negative_int,
-            default=100,
-            metavar="N",
-            help="EM iterations per initialisation (default 100)",
+        self.iterations = self._iterations(1, "initialisations; the best is kept (default 1)")
+        self.search_iterations = self._iterations(
+            None,
+            "starts per candidate; the best is kept (default: 30 with --strategy short-em, 1 "
+            "with --strategy em)",
         )
 
         self.estimator = _parent()
         group = self.estimator.add_argument_group("fitting")
         group.add_argument(
             "--family",
-            choices=("gaussian", "bernoulli"),
+            choices=FAMILIES,
             default="gaussian",
-            help="mixture family (default gaussian; bernoulli for 0/1 data)",
+            help="model family (default gaussian; bernoulli for 0/1 data; kmeans for k-means "
+            "clustering)",
         )
         group.add_argument(
             "--tol",
             type=non_negative_float,
-            default=1e-3,
+            default=None,
             metavar="T",
-            help="stop when the mean log-likelihood changes by less (default 1e-3)",
+            help="stop when the mean log-likelihood changes by less (default 1e-3); kmeans: "
+            "when the centres move by less than T times the data's mean variance "
+            "(default 1e-4)",
         )
         group.add_argument(
-            "--init", choices=INIT_PARAMS, default="kmeans", help="initialisation (default kmeans)"
+            "--init",
+            choices=INIT_PARAMS,
+            default="kmeans",
+            help="initialisation (default kmeans; for the kmeans family kmeans and k-means++ "
+            "are k-means++ seeding, random_from_data is random rows)",
         )
         group.add_argument(
             "--reg-covar",
@@ -212,6 +212,45 @@ class SharedOptions:
 
         self.json = _parent()
         self.json.add_argument("--json", action="store_true", help="machine-readable output")
+
+    @staticmethod
+    def _iterations(n_init_default, n_init_help):
+        """``--n-init`` (with its default and help) and ``--max-iter``."""
+        parser = _parent()
+        group = parser.add_argument_group("fitting")
+        group.add_argument(
+            "--n-init", type=positive_int, default=n_init_default, metavar="N", help=n_init_help
+        )
+        group.add_argument(
+            "--max-iter",
+            type=non_negative_int,
+            default=100,
+            metavar="N",
+            help="EM (kmeans: Lloyd) iterations per initialisation (default 100)",
+        )
+        return parser
+
+    @staticmethod
+    def plot(what):
+        """``--plot FILE.png``: draw ``what`` into an image file (needs matplotlib).
+
+        Parameters
+        ----------
+        what : str
+            What the figure shows, for the help text.
+
+        Returns
+        -------
+        argparse.ArgumentParser
+        """
+        parser = _parent()
+        parser.add_argument(
+            "--plot",
+            metavar="FILE.png",
+            help=f"draw {what} into this image file (.png, .svg, .pdf; needs matplotlib: "
+            "pip install 'fastem[plot]')",
+        )
+        return parser
 
     @staticmethod
     def seed(default=0):

@@ -1,10 +1,11 @@
-"""``fastem segment``: colour segmentation of an image by a Gaussian mixture over its pixels.
+"""``fastem segment``: colour segmentation of an image by a Gaussian mixture or k-means.
 
-Pixels are points in RGB (optionally with their scaled position). The mixture
+Pixels are points in RGB (optionally with their scaled position). The model
 is fitted on a random sample of pixels, then every pixel takes the mean colour
-of its most probable component. Without position features the label of a
-pixel depends on its colour only, so the labels are computed once per distinct
-colour (a photo has far fewer distinct colours than pixels) and looked up.
+of its most probable component (its nearest centre for k-means: colour
+quantisation). Without position features the label of a pixel depends on its
+colour only, so the labels are computed once per distinct colour (a photo has
+far fewer distinct colours than pixels) and looked up.
 """
 
 import argparse
@@ -14,7 +15,7 @@ from time import perf_counter
 
 import numpy as np
 
-from fastem import GaussianMixture
+from fastem import GaussianMixture, KMeans
 
 from .data import check_output
 from .errors import CliError, one_line
@@ -74,7 +75,7 @@ def _labels_by_colour(model, pixels):
     rgb[:, 0] = colours >> 16
     rgb[:, 1] = (colours >> 8) & 255
     rgb[:, 2] = colours & 255
-    lookup = np.zeros(_N_COLOURS, dtype=_label_dtype(model.n_components))
+    lookup = np.zeros(_N_COLOURS, dtype=_label_dtype(_n_components(model)))
     for start in range(0, colours.size, _PREDICT_CHUNK):
         stop = start + _PREDICT_CHUNK
         lookup[colours[start:stop]] = model.predict(rgb[start:stop])
@@ -85,26 +86,40 @@ def _label_dtype(n_components):
     return np.uint8 if n_components <= 256 else np.int64
 
 
+def _n_components(model):
+    return model.n_clusters if isinstance(model, KMeans) else model.n_components
+
+
+def _colours(model):
+    """Every component's mean (k-means: centre) in the model's feature space."""
+    return model.cluster_centers_ if isinstance(model, KMeans) else model.means_
+
+
 def segment(
     image,
     n_components,
     *,
+    method="gmm",
     covariance_type="full",
     max_pixels=200_000,
     spatial=0.0,
     random_state=0,
     **params,
 ):
-    """Segment an RGB image into ``n_components`` colours with a Gaussian mixture.
+    """Segment an RGB image into ``n_components`` colours with a Gaussian mixture or k-means.
 
     Parameters
     ----------
     image : ndarray of shape (height, width, 3), uint8
         The image.
     n_components : int
-        Number of colours (mixture components).
+        Number of colours (mixture components, or k-means clusters).
+    method : {'gmm', 'kmeans'}, default='gmm'
+        'gmm': a :class:`fastem.GaussianMixture`; 'kmeans': a
+        :class:`fastem.KMeans` (colour quantisation: every pixel takes its
+        nearest centre).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        Covariance type of the mixture.
+        Covariance type of the mixture (ignored by k-means).
     max_pixels : int, default=200_000
         The mixture is fitted on at most this many pixels, drawn at random
         without replacement; every pixel is labelled afterwards.
@@ -114,8 +129,8 @@ def segment(
     random_state : int, default=0
         Seed of the pixel sample and of the mixture's initialisation.
     **params
-        Further :class:`fastem.GaussianMixture` parameters (``n_init``,
-        ``max_iter``, ``tol``, ``n_jobs``, ...).
+        Further :class:`fastem.GaussianMixture` (or :class:`fastem.KMeans`)
+        parameters (``n_init``, ``max_iter``, ``tol``, ``n_jobs``, ...).
 
     Returns
     -------
@@ -123,9 +138,11 @@ def segment(
         Component of every pixel.
     palette : ndarray of shape (n_components, 3), uint8
         Mean colour of every component, rounded.
-    model : fastem.GaussianMixture
-        The fitted mixture (features RGB, then scaled x, y with ``spatial``).
+    model : fastem.GaussianMixture or fastem.KMeans
+        The fitted model (features RGB, then scaled x, y with ``spatial``).
     """
+    if method not in ("gmm", "kmeans"):
+        raise ValueError(f"method must be 'gmm' or 'kmeans', got {method!r}")
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
@@ -143,9 +160,12 @@ def segment(
         sample = np.sort(rng.choice(n_pixels, size=max_pixels, replace=False))
     else:
         sample = slice(None)
-    model = GaussianMixture(
-        n_components, covariance_type=covariance_type, random_state=random_state, **params
-    )
+    if method == "kmeans":
+        model = KMeans(n_components, random_state=random_state, **params)
+    else:
+        model = GaussianMixture(
+            n_components, covariance_type=covariance_type, random_state=random_state, **params
+        )
     model.fit(pixel_features(pixels, sample, width, scale, spatial))
 
     if spatial:
@@ -155,7 +175,7 @@ def segment(
             labels[chunk] = model.predict(pixel_features(pixels, chunk, width, scale, spatial))
     else:
         labels = _labels_by_colour(model, pixels)
-    palette = np.clip(np.rint(model.means_[:, :3]), 0, 255).astype(np.uint8)
+    palette = np.clip(np.rint(_colours(model)[:, :3]), 0, 255).astype(np.uint8)
     return labels.reshape(height, width), palette, model
 
 
@@ -185,12 +205,15 @@ def _cmd_segment(args):
     check_output(args.output)
     if Path(args.output).suffix.lower() not in Image.registered_extensions():
         raise CliError(f"{args.output}: unknown image format; use for instance .png")
+    if args.method == "kmeans" and args.covariance is not None:
+        raise CliError("--covariance does not apply to --method kmeans")
     height, width, _ = image.shape
     start = perf_counter()
     labels, palette, model = segment(
         image,
         args.k,
-        covariance_type=args.covariance,
+        method=args.method,
+        covariance_type=args.covariance or "full",
         max_pixels=args.max_pixels,
         spatial=args.spatial,
         random_state=args.seed,
@@ -200,13 +223,15 @@ def _cmd_segment(args):
     )
     elapsed = perf_counter() - start
     Image.fromarray(palette[labels]).save(args.output)
-    order = np.argsort(-model.weights_, kind="stable")
+    counts = np.bincount(labels.ravel(), minlength=args.k)
+    # k-means has no weights: the share of the image's pixels stands in for them.
+    weights = model.weights_ if hasattr(model, "weights_") else counts / counts.sum()
+    order = np.argsort(-weights, kind="stable")
     if args.json:
-        counts = np.bincount(labels.ravel(), minlength=args.k)
         components = [
             {
                 "component": int(k),
-                "weight": float(model.weights_[k]),
+                "weight": float(weights[k]),
                 "rgb": palette[k].tolist(),
                 "pixels": int(counts[k]),
             }
@@ -222,7 +247,7 @@ def _cmd_segment(args):
     print(f"  {'k':>3}  {'weight':>7}  {'R':>3} {'G':>3} {'B':>3}  colour")
     for k in order:
         r, g, b = (int(c) for c in palette[k])
-        print(f"  {k:>3}  {model.weights_[k]:7.4f}  {r:>3} {g:>3} {b:>3}  #{r:02x}{g:02x}{b:02x}")
+        print(f"  {k:>3}  {weights[k]:7.4f}  {r:>3} {g:>3} {b:>3}  #{r:02x}{g:02x}{b:02x}")
     return 0
 
 
@@ -241,7 +266,7 @@ def add_commands(sub, options):
         "segment",
         parents=[
             o.common,
-            o.covariance(default="full"),
+            o.covariance(),
             o.iterations,
             o.seed(),
             o.threads,
@@ -250,15 +275,21 @@ def add_commands(sub, options):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         help="colour segmentation of an image",
         description=(
-            "Segment an image into K colours: a Gaussian mixture is fitted to (a\n"
-            "random sample of) its pixels in RGB, then every pixel takes the mean\n"
-            "colour of its most probable component. Needs Pillow (pip install\n"
-            "fastem[image]).\n\n"
+            "Segment an image into K colours: a Gaussian mixture (or k-means, with\n"
+            "--method kmeans) is fitted to (a random sample of) its pixels in RGB,\n"
+            "then every pixel takes the mean colour of its most probable component\n"
+            "(its nearest centre). Needs Pillow (pip install fastem[image]).\n\n"
             "example: fastem segment photo.jpg --k 8 -o segmented.png"
         ),
     )
     p.add_argument("image", metavar="IMAGE", help="any image Pillow reads")
     p.add_argument("--k", type=positive_int, required=True, help="number of colours")
+    p.add_argument(
+        "--method",
+        choices=("gmm", "kmeans"),
+        default="gmm",
+        help="gmm: Gaussian mixture (default); kmeans: k-means colour quantisation",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="output image")
     p.add_argument(
         "--max-pixels",

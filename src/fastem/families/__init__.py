@@ -8,6 +8,7 @@ from ._contract import Family
 from .bernoulli import BernoulliFamily, BernoulliParams
 from .binary import BinaryCSR
 from .gaussian import GaussianFamily, GaussianParams
+from .kmeans import KMeansFamily, KMeansParams
 
 __all__ = [
     "BernoulliFamily",
@@ -16,4 +17,6 @@ __all__ = [
     "Family",
     "GaussianFamily",
     "GaussianParams",
+    "KMeansFamily",
+    "KMeansParams",
 ]

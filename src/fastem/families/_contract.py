@@ -37,6 +37,8 @@ class Family(Protocol):
         dtype of the data the family was made for (float32 or float64 for
         Gaussians); it only changes advice in error messages and never the
         precision of the statistics.
+    shift : ndarray of shape (n_features,) or None
+        Centre the statistics are summed around (None where none is needed).
     uses_shift : bool
         Class attribute: True when the statistics are summed around a data
         centre (``shift``, given at construction), which the estimator then
@@ -46,6 +48,7 @@ class Family(Protocol):
     n_components: int
     n_features: int
     dtype: Any
+    shift: Any
     uses_shift: ClassVar[bool]
 
     # -- one EM iteration --------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Bernoulli mixtures: multivariate binary data, dense or CSR, on the fused kernels.
 
-A component k has a probability vector ``mu_k`` in (0, 1)^D and
+A component k has a probability vector ``mu_k`` in [0, 1]^D and
 ``p(x | k) = prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d)``.  The sufficient statistics
 are ``N_k = sum_n w_n r_nk`` and ``S_kd = sum_n w_n r_nk x_nd``; the M-step is the
 posterior mode under a symmetric Beta(alpha + 1, alpha + 1) prior on every
@@ -11,8 +11,26 @@ posterior mode under a symmetric Beta(alpha + 1, alpha + 1) prior on every
                                                              not as 1 - mu_kd)
     weight_k = N_k / sum_j N_j
 
-so ``log mu`` and ``log(1 - mu)`` stay finite even for a feature that is always
-(or never) on within a component, and an empty component falls back to 0.5.
+With ``alpha > 0`` every probability lies strictly inside (0, 1). ``alpha = 0``
+is the plain maximum-likelihood M-step ``mu_kd = S_kd / N_k``: a feature that
+is never (always) on within a component gets ``mu_kd = 0`` (``1``) exactly, and a
+row with that feature on (off) is impossible under the component. An empty
+component (``N_k = 0``) gets weight 0 and ``mu_k = 0.5``, the limit of any
+``alpha > 0``, so an M-step never returns a non-finite model.
+
+Impossible events and the kernels
+---------------------------------
+The kernels score a row as ``x @ log_odds + log_complement``; ``log 0 = -inf``
+there would give ``0 * inf = NaN``. So the logarithms handed to the kernels are
+clamped at :data:`LOG_FLOOR` ``= log(tiny) ~ -708.4``: the E-step treats an
+impossible feature as having probability ``tiny ~ 2.2e-308``, which makes such
+a row's responsibility underflow to 0 against any component under which it is
+possible (the kernels' exponential flushes to 0 below -708) while the round-off
+it adds to possible rows (``x_d log_odds_d`` cancelling ``log(1 - mu_d)``) is of
+order ``708 eps ~ 1.6e-13`` per clamped feature. Prediction is exact:
+:meth:`BernoulliFamily.log_prob` counts, by one more product with 0/1 weights
+(``(n, K)``, no ``n x D`` temporary), the features of every row that are
+impossible under every component and returns ``-inf`` where there is one.
 """
 
 from dataclasses import dataclass
@@ -26,6 +44,25 @@ from ..kernels import bernoulli as bk
 from ._common import matmul_path
 from .binary import BinaryCSR
 
+#: Floor of ``log mu`` and ``log(1 - mu)`` in the parameters handed to the kernels:
+#: ``log`` of the smallest normal float64 (see the module docstring).
+LOG_FLOOR = float(np.log(np.finfo(np.float64).tiny))
+
+
+def _impossible_counter(means):
+    """``(W, c)`` with ``x @ W + c`` = features of ``x`` impossible under each component.
+
+    A feature is impossible where ``mu_kd = 0`` and ``x_d = 1`` or ``mu_kd = 1`` and
+    ``x_d = 0``: ``x @ [mu = 0] + (1 - x) @ [mu = 1]``. Integer-valued, so exact in
+    float64 in any summation order. None when no probability is exactly 0 or 1.
+    """
+    zeros = means == 0.0
+    ones = means == 1.0
+    if not (zeros.any() or ones.any()):
+        return None
+    W = np.ascontiguousarray((zeros.astype(np.float64) - ones).T)
+    return W, ones.sum(axis=1).astype(np.float64)
+
 
 @dataclass
 class BernoulliParams:
@@ -35,36 +72,56 @@ class BernoulliParams:
     ----------
     weights : ndarray of shape (n_components,)
     means : ndarray of shape (n_components, n_features)
-        The probabilities ``mu``.
+        The probabilities ``mu``, in [0, 1].
     log_odds : ndarray of shape (n_features, n_components)
-        ``log mu - log(1 - mu)``, laid out as the kernels multiply it.
+        ``log mu - log(1 - mu)``, laid out as the kernels multiply it; both
+        logarithms clamped at :data:`LOG_FLOOR`, so always finite.
     log_complement : ndarray of shape (n_components,)
-        ``sum_d log(1 - mu_kd)``: the log-density of the all-zero row.
+        ``sum_d log(1 - mu_kd)`` (clamped likewise): the log-density of the
+        all-zero row.
+    impossible : tuple of (ndarray of shape (n_features, n_components), ndarray) or None
+        Where probabilities are exactly 0 or 1 (maximum likelihood,
+        ``alpha = 0``): weights and constants whose product with a row counts
+        its impossible features per component (see :func:`_impossible_counter`).
+        None when every probability is inside (0, 1).
     """
 
     weights: np.ndarray
     means: np.ndarray
     log_odds: np.ndarray
     log_complement: np.ndarray
+    impossible: tuple | None = None
 
     @classmethod
-    def from_means(cls, weights, means):
+    def from_means(cls, weights, means, exact=False):
         """Parameters from weights and probabilities (user-given or fitted attributes).
 
-        Probabilities are clipped to ``[tiny, 1 - eps/2]`` so that their logs
-        are finite even when a value has been rounded to 0 or 1.
+        With ``exact=False`` (a model with ``alpha > 0``, whose probabilities
+        lie inside (0, 1)) they are clipped to ``[tiny, 1 - eps/2]``, so that a
+        value rounded to 0 or 1 keeps a finite log-density. With ``exact=True``
+        (``alpha = 0``) probabilities of exactly 0 and 1 are events that cannot
+        occur: their logarithms are clamped at :data:`LOG_FLOOR` for the kernels
+        and :meth:`BernoulliFamily.log_prob` gives ``-inf`` to the rows they rule out.
         """
         weights = np.asarray(weights, dtype=np.float64)
-        means = np.clip(
-            np.asarray(means, dtype=np.float64), np.finfo(np.float64).tiny, np.nextafter(1.0, 0.0)
-        )
-        log_mu = np.log(means)
-        log_1m = np.log1p(-means)
+        means = np.asarray(means, dtype=np.float64)
+        if not exact:
+            means = np.clip(means, np.finfo(np.float64).tiny, np.nextafter(1.0, 0.0))
+            log_mu = np.log(means)
+            log_1m = np.log1p(-means)
+            impossible = None
+        else:
+            means = np.clip(means, 0.0, 1.0)
+            with np.errstate(divide="ignore"):
+                log_mu = np.maximum(np.log(means), LOG_FLOOR)
+                log_1m = np.maximum(np.log1p(-means), LOG_FLOOR)
+            impossible = _impossible_counter(means)
         return cls(
             weights,
             means,
             np.ascontiguousarray((log_mu - log_1m).T),
             log_1m.sum(axis=1),
+            impossible,
         )
 
 
@@ -84,6 +141,8 @@ class BernoulliFamily:
         dtype of the user's data (binary values are exact in any dtype).
     shift : None
         Unused: sums of 0/1 rows do not cancel, so no data centre is needed.
+        Kept as the attribute ``shift`` (always None), which the estimator
+        carries between :meth:`~fastem.BernoulliMixture.partial_fit` calls.
     """
 
     uses_shift = False
@@ -92,6 +151,7 @@ class BernoulliFamily:
         self.n_components = n_components
         self.n_features = n_features
         self.dtype = np.dtype(dtype)
+        self.shift = None
         self.block_size = min(
             1024, max(64, settings.bernoulli_block_elements // max(1, n_features))
         )
@@ -223,32 +283,74 @@ class BernoulliFamily:
 
         ``mu = (S + alpha) / (N + 2 alpha)`` and ``1 - mu = (N - S + alpha) / (N + 2 alpha)``
         (the latter from the sums, so it keeps its relative accuracy when
-        ``mu`` is within rounding of 1); ``weights = N / sum N``.
+        ``mu`` is within rounding of 1); ``weights = N / sum N``. ``alpha = 0``
+        is maximum likelihood: ``means`` may hold exact 0 and 1 (the kernels'
+        logarithms are clamped at :data:`LOG_FLOOR`), and an empty component
+        (``N_k = 0``) gets ``mu_k = 0.5`` instead of ``0 / 0``.
         """
         counts = stats.arrays["counts"]
         sums = stats.arrays["sums"]
-        log_denominator = np.log(counts + 2.0 * alpha)
+        total = float(counts.sum())
+        if not (total > 0.0 and np.isfinite(total)):
+            raise ValueError(
+                f"The M-step needs a positive, finite total weight, got {total!r}; "
+                "check sample_weight."
+            )
+        exact = alpha == 0
+        # Per-component pseudo-count: alpha, or 1 for an empty component when
+        # alpha = 0 (any positive value gives its limit 0.5 there).
+        pseudo = np.where(exact & (counts <= 0.0), 1.0, float(alpha))
+        denominator = counts + 2.0 * pseudo
+        log_denominator = np.log(denominator)
         # (D, K) temporaries are worked in place: with D in the 1e5 range they
         # are the largest arrays of a sparse fit.
-        log_mu = sums + alpha
-        np.log(log_mu, out=log_mu)
-        log_mu -= log_denominator
-        # N - S >= 0 exactly; the two sums are rounded separately.
-        log_1m = np.subtract(counts, sums)
-        np.maximum(log_1m, 0.0, out=log_1m)
-        log_1m += alpha
-        np.log(log_1m, out=log_1m)
+        log_mu = sums + pseudo
+        means = np.ascontiguousarray((log_mu / denominator).T)
+        np.clip(means, 0.0, 1.0, out=means)
+        with np.errstate(divide="ignore"):
+            np.log(log_mu, out=log_mu)
+            log_mu -= log_denominator
+            # N - S >= 0 exactly; the two sums are rounded separately.
+            log_1m = np.subtract(counts, sums)
+            np.maximum(log_1m, 0.0, out=log_1m)
+            if exact:
+                # Exact 1 wherever the rounded sums leave no zero (N - S <= 0).
+                means.T[(log_1m == 0.0) & (counts > 0.0)] = 1.0
+            log_1m += pseudo
+            np.log(log_1m, out=log_1m)
         log_1m -= log_denominator
-        means = np.ascontiguousarray(log_mu.T)
-        np.exp(means, out=means)
+        np.maximum(log_mu, LOG_FLOOR, out=log_mu)
+        np.maximum(log_1m, LOG_FLOOR, out=log_1m)
         log_complement = log_1m.sum(axis=0)
         log_odds = np.subtract(log_mu, log_1m, out=log_mu)
-        return BernoulliParams(counts / counts.sum(), means, log_odds, log_complement)
+        impossible = _impossible_counter(means) if exact else None
+        return BernoulliParams(counts / total, means, log_odds, log_complement, impossible)
 
     # -- prediction ------------------------------------------------------------------------
+    def log_prob_parts(self, X, params):
+        """The kernels' log-densities (n_samples, K) and where rows are impossible.
+
+        Returns ``(scores, impossible)``: ``scores`` from the clamped logarithms
+        (finite), ``impossible`` a boolean (n_samples, K) array, True where a
+        row has a feature of probability exactly 0 under the component, or
+        None when no probability is exactly 0 or 1.
+        """
+        scores = self.scores(X, params.log_odds, params.log_complement)
+        if params.impossible is None:
+            return scores, None
+        W, c = params.impossible
+        return scores, self.scores(X, W, c) > 0.5
+
     def log_prob(self, X, params):
-        """Component log-densities ``log p_k(x)``, shape (n_samples, n_components)."""
-        return self.scores(X, params.log_odds, params.log_complement)
+        """Component log-densities ``log p_k(x)``, shape (n_samples, n_components).
+
+        ``-inf`` exactly where a row is impossible under a component (a feature
+        with probability 0 of its value); otherwise finite.
+        """
+        scores, impossible = self.log_prob_parts(X, params)
+        if impossible is not None:
+            scores[impossible] = -np.inf
+        return scores
 
     def n_parameters(self):
         """Free parameters: K * D probabilities and K - 1 weights."""

@@ -9,8 +9,8 @@ from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from .._threads import row_groups
 from ..kernels import gaussian as gk
-from ..kernels import kmeans as kk
 from ._common import matmul_path
+from .kmeans import lloyd_offsets, nearest, sq_distances
 
 COVARIANCE_KINDS = {"full": gk.FULL, "tied": gk.TIED, "diag": gk.DIAG, "spherical": gk.SPHERICAL}
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -48,7 +48,10 @@ def _singular_error(component, reg_covar, dtype):
         f"{SINGULAR_MESSAGE} {where} is not positive definite (reg_covar is now {reg_covar:g})."
     )
     if dtype == np.float32:
-        message += " The numerical accuracy can also be improved by passing float64 data."
+        message += (
+            " The numerical accuracy can also be improved by passing float64 data instead of"
+            " float32."
+        )
     return ValueError(message)
 
 
@@ -361,47 +364,23 @@ class GaussianFamily:
         )
         return ColumnMoments.from_sums(origin, weight, s1, s2)
 
-    def lloyd_stats(self, X, sample_weight, centers):
-        """Counts and sums of ``x - c_k`` (K, D) of the rows nearest to each centre; -inertia."""
-        counts, sums, inertia = kk.lloyd_stats(
-            X,
-            sample_weight,
-            np.ascontiguousarray(centers, dtype=np.float64),
-            settings.kmeans_block_rows,
-            row_groups(X.shape[0]),
+    def lloyd_stats(self, X, sample_weight, centers, inertia=True):
+        """Counts and sums of ``x - c_k`` (K, D) of the rows nearest to each centre; -inertia.
+
+        ``inertia=False`` skips the distances (the log-likelihood is then NaN).
+        """
+        counts, sums, inertia, _ = lloyd_offsets(
+            X, sample_weight, centers, self.shift, inertia=inertia
         )
         return SufficientStats({"counts": counts, "sums": sums}, log_likelihood=-inertia)
 
     def nearest(self, X, centers):
-        """Each row's nearest centre and its squared distance."""
-        n = X.shape[0]
-        labels = np.empty(n, dtype=np.int64)
-        sq_dist = np.empty(n)
-        kk.assign_labels(
-            X,
-            np.ascontiguousarray(centers, dtype=np.float64),
-            labels,
-            sq_dist,
-            settings.kmeans_block_rows,
-            row_groups(n),
-        )
-        return labels, sq_dist
+        """Each row's nearest centre (int32) and its squared distance."""
+        return nearest(X, centers, self.shift)
 
     def sq_distances(self, X, centers):
         """Squared distances of every row to every centre, shape (n, len(centers))."""
-        n = X.shape[0]
-        out = np.empty((n, len(centers)))
-        column = np.empty(n)
-        for j, center in enumerate(np.asarray(centers, dtype=np.float64)):
-            kk.sq_dist_to_point(
-                X,
-                np.ascontiguousarray(center),
-                column,
-                settings.kmeans_block_rows,
-                row_groups(n),
-            )
-            out[:, j] = column
-        return out
+        return sq_distances(X, centers)
 
     @staticmethod
     def dense_rows(X, indices):

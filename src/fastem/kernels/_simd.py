@@ -1,18 +1,29 @@
-"""Eight-lane float64 vectors for hand-tiled Numba kernels.
+"""Float vectors for hand-tiled Numba kernels.
 
 Numba has no SIMD type, and LLVM's auto-vectoriser will not keep a tile of
 accumulators in registers across a reduction loop: it reloads and stores them
-through memory every step.  ``Vec8`` is a Numba type whose LLVM value is a
-``<8 x double>``; a kernel holding its accumulators in ``Vec8`` locals gets
-them allocated to vector registers (one zmm each with AVX-512, two ymm
-without).  Only what the kernels need is defined: zero, broadcast, load
-(also from float32, widened), store, subtract, fused multiply-add, a
-horizontal sum, a prefetch hint and an 8 x 8 transpose; and
-:func:`zeros_aligned` for rows that start on cache lines.
+through memory every step.  :class:`VecType` is a Numba type whose LLVM value
+is an ``<n x double>`` or ``<n x float>``; a kernel holding its accumulators in
+such locals gets them allocated to vector registers.  Two families serve the
+two register widths of x86:
+
+- ``Vec8`` (eight float64 lanes, one zmm with AVX-512): :func:`vzero`,
+  :func:`vsplat`, :func:`vload` (also :func:`vload_widened` from float32);
+- 256-bit vectors for AVX2's 16 ymm: ``Vec4`` (four float64 lanes) and
+  ``Vec8f32`` (eight float32 lanes), made by :func:`zero256`,
+  :func:`splat256` and :func:`load256`, whose lane type is the dtype of the
+  array they are given, so one tile source serves both precisions (and
+  ``Vec16f32`` by :func:`load512` and friends for float32 with AVX-512).
+
+The operations (:func:`vstore`, :func:`vfma`, :func:`vsub`, :func:`vmul`,
+:func:`vsum`) take any of these types.  Besides: a prefetch hint, an 8 x 8 and
+a 4 x 4 transpose, and :func:`zeros_aligned` for rows that start on cache
+lines.
 
 Loads and stores are unchecked and unaligned: the caller guarantees that
-``i + 8 <= len(row)``; that ``row`` is a C-contiguous float64 row (float32
-too for :func:`vload_widened`) is checked when the kernel compiles.
+``i + lanes <= len(row)``; that ``row`` is a C-contiguous row of the vector's
+dtype (float32 too for :func:`vload_widened`) is checked when the kernel
+compiles.
 """
 
 import functools
@@ -31,32 +42,66 @@ _VECTOR = ir.VectorType(_DOUBLE, LANES)
 _I32 = ir.IntType(32)
 
 
-class Vec8Type(types.Type):
-    """Numba type of an eight-lane float64 vector value."""
+class VecType(types.Type):
+    """Numba type of a vector value of ``lanes`` float64 or float32 lanes."""
 
-    def __init__(self):
-        super().__init__(name="Vec8")
+    def __init__(self, dtype, lanes):
+        self.dtype = dtype
+        self.lanes = lanes
+        suffix = "" if dtype == types.float64 else "f32"
+        super().__init__(name=f"Vec{lanes}{suffix}")
+
+    @property
+    def key(self):
+        return self.dtype, self.lanes
 
 
-vec8 = Vec8Type()
+vec8 = VecType(types.float64, 8)
+vec4 = VecType(types.float64, 4)
+vec8f32 = VecType(types.float32, 8)
+vec16f32 = VecType(types.float32, 16)
 
 
-@register_model(Vec8Type)
-class _Vec8Model(models.PrimitiveModel):
+def _ir_scalar(dtype):
+    return _DOUBLE if dtype == types.float64 else ir.FloatType()
+
+
+def _ir_vector(vector_type):
+    return ir.VectorType(_ir_scalar(vector_type.dtype), vector_type.lanes)
+
+
+@register_model(VecType)
+class _VecModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VECTOR)
+        super().__init__(dmm, fe_type, _ir_vector(fe_type))
 
 
 @functools.cache
 def wide_vectors():
     """Whether this CPU has 512-bit float64 FMA (AVX-512F).
 
-    The tiled kernels keep 24 ``Vec8`` accumulators live; that fits the 32 zmm
-    registers of AVX-512 but would spill with AVX2's 16 ymm, where the BLAS
-    path is the faster one.
+    The eight-lane tiles keep 24 ``Vec8`` accumulators live; that fits the 32
+    zmm registers of AVX-512 but would spill with AVX2's 16 ymm, which take
+    the 256-bit tiles instead (see :func:`vector_bits`).
     """
     features = llvm.get_host_cpu_features()
     return bool(features.get("avx512f", False))
+
+
+@functools.cache
+def vector_bits():
+    """Width of the float vectors this CPU runs at full rate with FMA: 512, 256 or 0.
+
+    512 with AVX-512F, 256 with AVX2 and FMA, 0 otherwise (older x86 and other
+    architectures, where LLVM would emulate the FMAs or the vectors and the
+    kernels take BLAS or plain loops instead; the tiles stay correct there).
+    """
+    if wide_vectors():
+        return 512
+    features = llvm.get_host_cpu_features()
+    if features.get("avx2", False) and features.get("fma", False):
+        return 256
+    return 0
 
 
 def _element_pointer(context, builder, array_type, array, index, pointee=_VECTOR):
@@ -65,14 +110,25 @@ def _element_pointer(context, builder, array_type, array, index, pointee=_VECTOR
     return builder.bitcast(builder.gep(data, [index]), pointee.as_pointer())
 
 
-def _check_row(row):
+def _check_row(row, dtype=types.float64, name="Vec8"):
     if not (
-        isinstance(row, types.Array)
-        and row.ndim == 1
-        and row.dtype == types.float64
-        and row.layout == "C"
+        isinstance(row, types.Array) and row.ndim == 1 and row.dtype == dtype and row.layout == "C"
     ):
-        raise TypeError(f"Vec8 loads and stores need a C-contiguous float64 row, got {row}")
+        raise TypeError(f"{name} loads and stores need a C-contiguous {dtype} row, got {row}")
+
+
+def _check_vectors(*args):
+    first = args[0]
+    if not isinstance(first, VecType) or any(a != first for a in args):
+        raise TypeError(f"vector operations need vectors of one type, got {args}")
+    return first
+
+
+def _splat_value(builder, value, vector_type):
+    vector = _ir_vector(vector_type)
+    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, _I32(0))
+    mask = ir.Constant(ir.VectorType(_I32, vector_type.lanes), [0] * vector_type.lanes)
+    return builder.shuffle_vector(one, one, mask)
 
 
 @intrinsic
@@ -91,8 +147,7 @@ def vsplat(typingctx, x):
 
     def codegen(context, builder, signature, args):
         value = context.cast(builder, args[0], signature.args[0], types.float64)
-        one = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), value, _I32(0))
-        return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(_I32, LANES), [0] * 8))
+        return _splat_value(builder, value, vec8)
 
     return vec8(x), codegen
 
@@ -110,61 +165,151 @@ def vload(typingctx, row, i):
 
 @intrinsic
 def vload_widened(typingctx, row, i):
-    """``row[i:i + 8]`` of a C-contiguous float32 or float64 row, as float64 lanes."""
+    """``row[i:i + 8]`` of a C-contiguous float32, float64 or uint8 row, as float64 lanes."""
     if not (
         isinstance(row, types.Array)
         and row.ndim == 1
-        and row.dtype in (types.float32, types.float64)
+        and row.dtype in (types.float32, types.float64, types.uint8)
         and row.layout == "C"
     ):
-        raise TypeError(f"vload_widened needs a C-contiguous float row, got {row}")
-    narrow = row.dtype == types.float32
+        raise TypeError(f"vload_widened needs a C-contiguous float or uint8 row, got {row}")
+    dtype = row.dtype
 
     def codegen(context, builder, signature, args):
-        if not narrow:
+        if dtype == types.float64:
             return builder.load(
                 _element_pointer(context, builder, signature.args[0], *args), align=8
             )
-        floats = ir.VectorType(ir.FloatType(), LANES)
-        pointer = _element_pointer(context, builder, signature.args[0], *args, pointee=floats)
-        return builder.fpext(builder.load(pointer, align=4), _VECTOR)
+        if dtype == types.float32:
+            narrow = ir.VectorType(ir.FloatType(), LANES)
+        else:
+            narrow = ir.VectorType(ir.IntType(8), LANES)
+        pointer = _element_pointer(context, builder, signature.args[0], *args, pointee=narrow)
+        value = builder.load(pointer, align=dtype.bitwidth // 8)
+        if dtype == types.float32:
+            return builder.fpext(value, _VECTOR)
+        return builder.uitofp(value, _VECTOR)
 
     return vec8(row, types.intp), codegen
 
 
+def _float_array(array, what):
+    if not (isinstance(array, types.Array) and array.dtype in (types.float32, types.float64)):
+        raise TypeError(f"{what} needs a float32 or float64 array, got {array}")
+    return array.dtype
+
+
+def _register_family(bits):
+    """``(zero, splat, load, lanes)`` intrinsics for ``bits``-wide vectors of an array's dtype.
+
+    The lane type follows the array argument (float64: ``bits / 64`` lanes,
+    float32: ``bits / 32``), so one tile source compiles for both precisions.
+    """
+
+    def vector_of(dtype):
+        return VecType(dtype, bits // dtype.bitwidth)
+
+    @intrinsic
+    def zero(typingctx, like):
+        dtype = _float_array(like, f"zero{bits}")
+        vt = vector_of(dtype)
+
+        def codegen(context, builder, signature, args):
+            return ir.Constant(_ir_vector(vt), [0.0] * vt.lanes)
+
+        return vt(like), codegen
+
+    @intrinsic
+    def splat(typingctx, like, x):
+        dtype = _float_array(like, f"splat{bits}")
+        vt = vector_of(dtype)
+
+        def codegen(context, builder, signature, args):
+            value = context.cast(builder, args[1], signature.args[1], dtype)
+            return _splat_value(builder, value, vt)
+
+        return vt(like, x), codegen
+
+    @intrinsic
+    def load(typingctx, row, i):
+        dtype = _float_array(row, f"load{bits}")
+        vt = vector_of(dtype)
+        _check_row(row, dtype, str(vt))
+
+        def codegen(context, builder, signature, args):
+            pointer = _element_pointer(
+                context, builder, signature.args[0], *args, pointee=_ir_vector(vt)
+            )
+            return builder.load(pointer, align=dtype.bitwidth // 8)
+
+        return vt(row, types.intp), codegen
+
+    @intrinsic
+    def lanes(typingctx, like):
+        dtype = _float_array(like, f"lanes{bits}")
+        n = vector_of(dtype).lanes
+
+        def codegen(context, builder, signature, args):
+            return context.get_constant(types.intp, n)
+
+        return types.intp(like), codegen
+
+    zero.__doc__ = f"A {bits}-bit vector of zeros in the lanes of ``like``'s dtype."
+    splat.__doc__ = f"A {bits}-bit vector of copies of ``x``, cast to ``like``'s dtype."
+    load.__doc__ = f"``row[i:i + n]`` as a {bits}-bit vector of the row's dtype."
+    lanes.__doc__ = f"Lanes of a {bits}-bit vector of ``like``'s dtype (a constant)."
+    return zero, splat, load, lanes
+
+
+zero256, splat256, load256, lanes256 = _register_family(256)
+zero512, splat512, load512, lanes512 = _register_family(512)
+
+
 @intrinsic
 def vstore(typingctx, row, i, value):
-    """``row[i:i + 8] = value``."""
-    _check_row(row)
+    """``row[i:i + n] = value`` for a vector ``value`` of ``n`` lanes of the row's dtype."""
+    _check_vectors(value)
+    _check_row(row, value.dtype, str(value))
+    align = value.dtype.bitwidth // 8
 
     def codegen(context, builder, signature, args):
-        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
-        builder.store(args[2], pointer, align=8)
+        pointer = _element_pointer(
+            context, builder, signature.args[0], args[0], args[1], _ir_vector(value)
+        )
+        builder.store(args[2], pointer, align=align)
         return context.get_dummy_value()
 
-    return types.void(row, types.intp, vec8), codegen
+    return types.void(row, types.intp, value), codegen
 
 
 @intrinsic
 def vfma(typingctx, a, b, c):
     """``a * b + c`` lane by lane, with a single rounding."""
+    vt = _check_vectors(a, b, c)
+    name = f"llvm.fma.v{vt.lanes}f{vt.dtype.bitwidth}"
 
     def codegen(context, builder, signature, args):
+        vector = _ir_vector(vt)
         fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3), "llvm.fma.v8f64"
+            builder.module, ir.FunctionType(vector, [vector] * 3), name
         )
         return builder.call(fma, args)
 
-    return vec8(vec8, vec8, vec8), codegen
+    return vt(vt, vt, vt), codegen
 
 
 @intrinsic
 def vsum(typingctx, v):
-    """Sum of the eight lanes, as a fixed pairwise tree (same order on every CPU)."""
+    """Sum of the lanes, as a fixed pairwise tree (same order on every CPU).
+
+    Eight lanes: ``((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))``; four:
+    ``(x0 + x2) + (x1 + x3)``.  The result has the vector's dtype.
+    """
+    vt = _check_vectors(v)
 
     def codegen(context, builder, signature, args):
         value = args[0]
-        width = LANES
+        width = vt.lanes
         while width > 1:
             width //= 2
             low = ir.Constant(ir.VectorType(_I32, width), list(range(width)))
@@ -175,17 +320,151 @@ def vsum(typingctx, v):
             )
         return builder.extract_element(value, _I32(0))
 
-    return types.float64(vec8), codegen
+    return vt.dtype(vt), codegen
+
+
+@intrinsic
+def vsum4(typingctx, a, b, c, d):
+    """``[vsum(a), vsum(b), vsum(c), vsum(d)]`` of four-lane vectors, as one vector.
+
+    The same tree as :func:`vsum`, computed for four vectors at once: two
+    stages of two shuffles and an add instead of four separate reductions.
+    """
+    vt = _check_vectors(a, b, c, d)
+    if vt.lanes != 4:
+        raise TypeError(f"vsum4 takes four-lane vectors, got {vt}")
+
+    def codegen(context, builder, signature, args):
+        def pick(x, y, lanes):
+            return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(_I32, 4), lanes))
+
+        a, b, c, d = args
+        # [a0 + a2, a1 + a3, b0 + b2, b1 + b3] and the same for c, d.
+        ab = builder.fadd(pick(a, b, [0, 1, 4, 5]), pick(a, b, [2, 3, 6, 7]))
+        cd = builder.fadd(pick(c, d, [0, 1, 4, 5]), pick(c, d, [2, 3, 6, 7]))
+        return builder.fadd(pick(ab, cd, [0, 2, 4, 6]), pick(ab, cd, [1, 3, 5, 7]))
+
+    return vt(vt, vt, vt, vt), codegen
 
 
 @intrinsic
 def vsub(typingctx, a, b):
     """``a - b`` lane by lane."""
+    vt = _check_vectors(a, b)
 
     def codegen(context, builder, signature, args):
         return builder.fsub(args[0], args[1])
 
-    return vec8(vec8, vec8), codegen
+    return vt(vt, vt), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """``a + b`` lane by lane."""
+    vt = _check_vectors(a, b)
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1])
+
+    return vt(vt, vt), codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    """``a * b`` lane by lane."""
+    vt = _check_vectors(a, b)
+
+    def codegen(context, builder, signature, args):
+        return builder.fmul(args[0], args[1])
+
+    return vt(vt, vt), codegen
+
+
+@intrinsic
+def _float64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (a free bitcast in LLVM)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float64(typingctx, bits):
+    """An int64's bits as a float64 (a free bitcast in LLVM)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], _DOUBLE)
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """Scalar ``a * b + c`` with one rounding (LLVM widens it to a vector FMA)."""
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_DOUBLE, [_DOUBLE] * 3), "llvm.fma.f64"
+        )
+        return builder.call(fn, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125
+_LN2_LO = 1.428606820309417232e-06
+# 2**52 + 1023: added to an integral k in [-1022, 0], its low mantissa bits
+# hold k + 1023, the biased exponent of 2**k.
+_EXPONENT_MAGIC = 4503599627371519.0
+
+
+@njit(cache=True, inline="always")
+def exp_nonpositive(x):
+    """exp(x) for x <= 0, branch-free and short-latency, for loops LLVM vectorises.
+
+    The contract of :func:`fastem.kernels._common.fast_exp` (relative error
+    below 5e-16 on [-708, 0], exactly 1 at 0, exactly 0 below -708) in a
+    form that suits 256-bit vectors: the degree-13 Taylor polynomial in
+    Estrin's scheme (a dependency chain of 5 FMAs instead of Horner's 13, so
+    the out-of-order core overlaps more vectors), and ``2**k`` built by adding
+    ``2**52 + 1023`` and shifting the bits, since AVX2 has no float64 to int64
+    conversion (LLVM would do that conversion one lane at a time).
+    """
+    keep = 1.0 if x >= -708.0 else 0.0
+    x = max(x, -708.0)
+    k = np.floor(x * _LOG2E + 0.5)
+    r = _fma(-k, _LN2_HI, x)
+    r = _fma(-k, _LN2_LO, r)
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    # Coefficients 1 / i!, paired (i, i + 1), then pairs of pairs, and so on.
+    p01 = _fma(r, 1.0, 1.0)
+    p23 = _fma(r, 1.0 / 6.0, 0.5)
+    p45 = _fma(r, 1.0 / 120.0, 1.0 / 24.0)
+    p67 = _fma(r, 1.0 / 5040.0, 1.0 / 720.0)
+    p89 = _fma(r, 1.0 / 362880.0, 1.0 / 40320.0)
+    p1011 = _fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0)
+    p1213 = _fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
+    p03 = _fma(p23, r2, p01)
+    p47 = _fma(p67, r2, p45)
+    p811 = _fma(p1011, r2, p89)
+    p07 = _fma(p47, r4, p03)
+    p813 = _fma(p1213, r4, p811)
+    p = _fma(p813, r8, p07)
+    scale = _bits_float64(_float64_bits(k + _EXPONENT_MAGIC) << 52)
+    return keep * p * scale
+
+
+@njit(cache=True)
+def exp_nonpositive_array(x, out):
+    """Elementwise :func:`exp_nonpositive` (exposed for tests against ``np.exp``)."""
+    for i in range(x.shape[0]):
+        out[i] = exp_nonpositive(x[i])
+    return out
 
 
 @intrinsic

@@ -3,7 +3,7 @@
 A component with probabilities ``mu_k`` scores a binary row as
 ``log p_k(x) = x . (log mu_k - log(1 - mu_k)) + sum_d log(1 - mu_kd)``: linear in
 the row with the log-odds as weights, the exponential-family form of
-``DESIGN.md`` with ``T(x) = x``.  ``W`` is the (D, K) matrix of log-odds and
+``docs/architecture.md`` with ``T(x) = x``.  ``W`` is the (D, K) matrix of log-odds and
 ``c`` (K,) the constants (including the log-weights during EM).
 
 * Dense rows: per block of rows one product ``X_b @ W`` gives every score and,
@@ -26,9 +26,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._common import block_layout, fast_exp, group_bounds
-from ._gemm import MATMUL_TILED, gemm_tn, round_up
-from ._simd import zeros_aligned
+from ._common import block_layout, group_bounds
+from ._gemm import MATMUL_TILED, MATMUL_TILED4, ROW_TILE, gemm_nt4, gemm_tn, gemm_tn4, round_up
+from ._simd import exp_nonpositive, store_transposed, vload_widened, zeros_aligned
 
 SOFT = 0
 HARD = 1
@@ -79,9 +79,9 @@ def _finish_row(lp, w, hard):
             lp[k] = 0.0
         lp[best] = w
         return w * mx
-    # Two loops: without the running sum the exponentials vectorise (2x on K=20).
+    # Two loops: without the running sum the exponentials vectorise.
     for k in range(K):
-        lp[k] = fast_exp(lp[k] - mx)
+        lp[k] = exp_nonpositive(lp[k] - mx)
     s = 0.0
     for k in range(K):
         s += lp[k]
@@ -96,8 +96,8 @@ def _group_accumulators(n_groups, d, K):
     """Uninitialised per-group accumulators; each group zeroes its own slice.
 
     A ``np.zeros`` of the (n_groups, D, K) array inside a ``parallel=True``
-    function becomes a parallel fill that measured 10-20x slower than a whole
-    pass over a sparse matrix (13 ms for 6 MB on this 2-core machine).
+    function becomes a parallel fill that can cost more than a whole pass over
+    a sparse matrix.
     """
     return np.empty((n_groups, K)), np.empty((n_groups, d, K)), np.empty(n_groups)
 
@@ -117,18 +117,82 @@ def _reduce(counts, sums, total):
 
 @njit(cache=True)
 def _padded_weights(W, path):
-    """``W`` (D, K) with zero columns up to the register tiles' width (8) on the tiled path."""
-    if path != MATMUL_TILED:
+    """``W`` (D, K) with zero columns up to the register tiles' width (8 on the
+    eight-lane path, 4 on the 256-bit one)."""
+    if path == MATMUL_TILED:
+        unit = 8
+    elif path == MATMUL_TILED4:
+        unit = 4
+    else:
         return W
-    Wp = zeros_aligned(W.shape[0], round_up(W.shape[1], 8))
+    Wp = zeros_aligned(W.shape[0], round_up(W.shape[1], unit))
     Wp[:, : W.shape[1]] = W
     return Wp
 
 
+def _transposed_rows(X, start, stop, T):
+    """``T[:, :m] = X[start:stop].T`` in float64 (``m = stop - start``)."""
+    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
+
+
+@overload(_transposed_rows, inline="always")
+def _transposed_rows_impl(X, start, stop, T):
+    if not (X.dtype in (types.uint8, types.float32, types.float64) and X.layout == "C"):
+
+        def scalar(X, start, stop, T):
+            d = X.shape[1]
+            for r0 in range(0, stop - start, 8):
+                r1 = min(stop - start, r0 + 8)
+                for j in range(d):
+                    for r in range(r0, r1):
+                        T[j, r] = np.float64(X[start + r, j])
+
+        return scalar
+
+    def impl(X, start, stop, T):
+        # 8 x 8 register tiles, widened as loaded: one vector load and store
+        # per 8 values instead of one memory operation per value.
+        d = X.shape[1]
+        m = stop - start
+        dv = d - d % 8
+        mv = m - m % 8
+        for r0 in range(0, mv, 8):
+            x0 = X[start + r0]
+            x1 = X[start + r0 + 1]
+            x2 = X[start + r0 + 2]
+            x3 = X[start + r0 + 3]
+            x4 = X[start + r0 + 4]
+            x5 = X[start + r0 + 5]
+            x6 = X[start + r0 + 6]
+            x7 = X[start + r0 + 7]
+            for j0 in range(0, dv, 8):
+                store_transposed(
+                    T,
+                    j0,
+                    r0,
+                    vload_widened(x0, j0),
+                    vload_widened(x1, j0),
+                    vload_widened(x2, j0),
+                    vload_widened(x3, j0),
+                    vload_widened(x4, j0),
+                    vload_widened(x5, j0),
+                    vload_widened(x6, j0),
+                    vload_widened(x7, j0),
+                )
+            for j in range(dv, d):
+                for r in range(r0, r0 + 8):
+                    T[j, r] = np.float64(X[start + r, j])
+        for r in range(mv, m):
+            for j in range(d):
+                T[j, r] = np.float64(X[start + r, j])
+
+    return impl
+
+
 @njit(cache=True)
 def _widened_rows(X, start, stop, path, buffer):
-    """Rows ``start:stop`` as float64 for BLAS; nothing (no copy) for the tiles,
-    which read the 0/1 rows in their own dtype."""
+    """Rows ``start:stop`` as float64 for BLAS; nothing (no copy) for the eight-lane
+    tiles, which read the 0/1 rows in their own dtype."""
     if path == MATMUL_TILED:
         return buffer[:0]
     return _float_rows(X, start, stop, buffer)
@@ -150,6 +214,8 @@ def _dense_group(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts
     Serial: the ``prange`` of :func:`dense_stats` hands one call to each row
     group, which zeroes and fills only its own accumulators.
     """
+    if path == MATMUL_TILED4:
+        return _dense_group4(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts, sums)
     n, d = X.shape
     K = c.shape[0]
     Kp = Wp.shape[1]
@@ -197,6 +263,129 @@ def _dense_group(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts
     return total
 
 
+@njit(cache=True)
+def _dense_group4(X, sample_weight, Wp, c, resp, mode, block_size, b0, b1, counts, sums):
+    """:func:`_dense_group` on the 256-bit tiles, with the block transposed.
+
+    The block's rows are widened to float64 feature-major, ``T`` (D, B), so
+    that both products load vectors from a contiguous operand: the scores
+    ``W^T T`` (components by rows) and the statistics ``R T^T`` (a reduction
+    along the rows).  The eight-lane tiles' way, broadcasting the rows'
+    elements, needs an integer conversion per element that the 256-bit FMA
+    rate cannot hide, and reads the rows with a stride of D.  Scores and
+    responsibilities stay components by rows, so that the log-sum-exp loops
+    run across rows, vectorised as in the Gaussian kernels.
+    """
+    n, d = X.shape
+    K = c.shape[0]
+    Kp = Wp.shape[1]
+    B = round_up(block_size, ROW_TILE)
+    weighted = sample_weight.shape[0] > 0
+    T = zeros_aligned(d, B)
+    St = zeros_aligned(Kp, B)
+    w_block = np.zeros(B)
+    mx = np.empty(B)
+    total = np.empty(B)
+    part = np.empty((Kp, d))
+    acc = np.zeros((Kp, d))
+    counts[:] = 0.0
+    ll = 0.0
+    for b in range(b0, b1):
+        start = b * block_size
+        stop = min(n, start + block_size)
+        m = stop - start
+        _transposed_rows(X, start, stop, T)
+        for r in range(B):
+            w = 0.0
+            if r < m:
+                w = sample_weight[start + r] if weighted else 1.0
+            w_block[r] = w
+        if mode == GIVEN:
+            for k in range(K):
+                row = St[k]
+                for r in range(m):
+                    row[r] = resp[start + r, k] * w_block[r]
+                for r in range(m, B):
+                    row[r] = 0.0
+        else:
+            gemm_tn4(Wp, T, St)
+            ll += _finish_columns(St, c, w_block, m, mode == HARD, mx, total)
+        for k in range(K):
+            row = St[k]
+            s = 0.0
+            for r in range(m):
+                s += row[r]
+            counts[k] += s
+        # Padding components take no part.
+        for k in range(K, Kp):
+            St[k, :] = 0.0
+        gemm_nt4(St, T, part)
+        acc += part
+    for j in range(d):
+        for k in range(K):
+            sums[j, k] = acc[k, j]
+    return ll
+
+
+@njit(cache=True)
+def _finish_columns(St, c, w_block, m, hard, mx, total):
+    """Scores ``St`` (components by rows) plus ``c`` into weighted responsibilities.
+
+    The column form of :func:`_finish_row`; rows from ``m`` on (padding) and
+    rows of weight 0 end with zero responsibilities.  Returns the summed
+    weighted log-likelihood (soft) or weighted best score (hard) of rows ``:m``.
+    """
+    K = c.shape[0]
+    B = St.shape[1]
+    for k in range(K):
+        row = St[k]
+        ck = c[k]
+        for r in range(B):
+            row[r] += ck
+    row = St[0]
+    for r in range(B):
+        mx[r] = row[r]
+    for k in range(1, K):
+        row = St[k]
+        for r in range(B):
+            mx[r] = max(mx[r], row[r])
+    ll = 0.0
+    if hard:
+        # The first component reaching the maximum takes the row (k-means ties).
+        for r in range(B):
+            total[r] = w_block[r]
+        for k in range(K):
+            row = St[k]
+            for r in range(B):
+                hit = row[r] == mx[r] and total[r] != 0.0
+                row[r] = total[r] if hit else 0.0
+                if hit:
+                    total[r] = 0.0
+        for r in range(m):
+            ll += w_block[r] * mx[r]
+        return ll
+    for k in range(K):
+        row = St[k]
+        for r in range(B):
+            row[r] = exp_nonpositive(row[r] - mx[r])
+    row = St[0]
+    for r in range(B):
+        total[r] = row[r]
+    for k in range(1, K):
+        row = St[k]
+        for r in range(B):
+            total[r] += row[r]
+    for r in range(m):
+        ll += w_block[r] * (mx[r] + np.log(total[r]))
+    for r in range(B):
+        total[r] = w_block[r] / total[r]
+    for k in range(K):
+        row = St[k]
+        for r in range(B):
+            row[r] *= total[r]
+    return ll
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups, path):
     """One fused pass over dense rows: responsibilities and statistics.
@@ -218,8 +407,9 @@ def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups, path):
     block_size, n_groups : int
         Rows per block and number of row groups.
     path : int
-        ``MATMUL_TILED`` (the register tiles of ``_gemm``, which read uint8
-        rows without widening them) or ``MATMUL_BLAS``.
+        ``MATMUL_TILED`` (the eight-lane register tiles of ``_gemm``, which
+        read uint8 rows without widening them), ``MATMUL_TILED4`` (the 256-bit
+        tiles, on blocks widened and transposed in registers) or ``MATMUL_BLAS``.
 
     Returns
     -------
@@ -249,6 +439,19 @@ def _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out):
     """Blocks ``b0:b1`` of :func:`dense_scores` (serial, see :func:`_dense_group`)."""
     n, d = X.shape
     K = c.shape[0]
+    if path == MATMUL_TILED4:
+        B = round_up(block_size, ROW_TILE)
+        T = zeros_aligned(d, B)
+        St = zeros_aligned(Wp.shape[1], B)
+        for b in range(b0, b1):
+            start = b * block_size
+            stop = min(n, start + block_size)
+            _transposed_rows(X, start, stop, T)
+            gemm_tn4(Wp, T, St)
+            for r in range(stop - start):
+                for k in range(K):
+                    out[start + r, k] = St[k, r] + c[k]
+        return
     buffer = np.empty((0 if path == MATMUL_TILED else block_size, d))
     scores = zeros_aligned(block_size, Wp.shape[1])
     for b in range(b0, b1):
@@ -309,9 +512,8 @@ def _csr_group(indptr, indices, sample_weight, W, c, resp, mode, r0, r1, counts,
     responsibilities (gathering rows of ``W`` at its nonzero columns), then
     their statistics (scattered to the same rows of the (D, K) accumulator).
     Interleaving the two per row makes W and the accumulator compete for the
-    cache: at D=100,000, K=20 (16 MB each) that measured 3x slower (5.2 s
-    against 1.7 s per pass over 10^8 ones, one thread); blocks of 4,096 rows
-    took 3.2 s, of 16,384 rows 2.3 s.
+    cache when D is large (W and the accumulator then exceed the caches), and
+    larger blocks amortise the switch between the two passes.
     """
     K = c.shape[0]
     counts[:] = 0.0

@@ -23,18 +23,30 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._common import block_layout, fast_exp, group_bounds
+from ._common import block_layout, group_bounds
 from ._gemm import (
     COMPONENT_TILE,
     FEATURE_TILE,
+    FEATURE_TILE4,
     MATMUL_BLAS,
     MATMUL_TILED,
+    MATMUL_TILED4,
     ROW_TILE,
     gemm_nt,
+    gemm_nt4,
     gemm_tn,
+    gemm_tn4,
     round_up,
 )
-from ._simd import prefetch, store_transposed, vload, vload_widened, vsub, zeros_aligned
+from ._simd import (
+    exp_nonpositive,
+    prefetch,
+    store_transposed,
+    vload,
+    vload_widened,
+    vsub,
+    zeros_aligned,
+)
 
 FULL = 0
 TIED = 1
@@ -275,6 +287,8 @@ def _product_tn(path, W, Wt, T, out):
     """``out = W.T @ T`` by ``path``; ``Wt`` is ``W.T`` contiguous (the BLAS and loop form)."""
     if path == MATMUL_TILED:
         gemm_tn(W, T, out)
+    elif path == MATMUL_TILED4:
+        gemm_tn4(W, T, out)
     elif path == MATMUL_BLAS:
         np.dot(Wt, T, out)
     else:
@@ -286,6 +300,8 @@ def _product_nt(path, R, T, out):
     """``out = R @ T.T`` by ``path``."""
     if path == MATMUL_TILED:
         gemm_nt(R, T, out)
+    elif path == MATMUL_TILED4:
+        gemm_nt4(R, T, out)
     elif path == MATMUL_BLAS:
         np.dot(R, T.T, out)
     else:
@@ -305,21 +321,40 @@ def _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc, part_xx, acc_xx):
         acc_xx += part_xx
 
 
+#: Bytes of a block's feature rows ``T`` on the 256-bit path.  Each step of
+#: ``gemm_tn4`` reads one row of every feature, so the rows' pages must all stay
+#: in the first-level data TLB (64 entries on Zen 3, some taken by the other
+#: operands); a block of wide features past it misses the TLB on every step.
+TILE4_BLOCK_BYTES = 48 * 4096
+
+
 @njit(cache=True)
 def _padded_shapes(path, n_features_t, n_components, n_features, block_size):
     """Block shapes for ``path``: (features, components, tied rows, rows per block).
 
-    The register tiles need components in fours, features in sixes and rows in
-    24s; the padding is zero weights and zero rows, which add nothing.
+    The eight-lane tiles need components in fours, features in sixes and rows
+    in 24s; the 256-bit tiles components in fours, features in fours and rows
+    in 24s (12 float64 rows and, for float32 blocks, 24), in blocks of at most
+    :data:`TILE4_BLOCK_BYTES`.  The padding is zero weights and zero rows,
+    which add nothing.
     """
-    if path != MATMUL_TILED:
-        return n_features_t, n_components, n_features, block_size
-    return (
-        round_up(n_features_t, FEATURE_TILE),
-        round_up(n_components, COMPONENT_TILE),
-        round_up(n_features, COMPONENT_TILE),
-        round_up(block_size, ROW_TILE),
-    )
+    if path == MATMUL_TILED:
+        return (
+            round_up(n_features_t, FEATURE_TILE),
+            round_up(n_components, COMPONENT_TILE),
+            round_up(n_features, COMPONENT_TILE),
+            round_up(block_size, ROW_TILE),
+        )
+    if path == MATMUL_TILED4:
+        Fp = round_up(n_features_t, FEATURE_TILE4)
+        fit = (TILE4_BLOCK_BYTES // (8 * Fp)) // ROW_TILE * ROW_TILE
+        return (
+            Fp,
+            round_up(n_components, COMPONENT_TILE),
+            round_up(n_features, COMPONENT_TILE),
+            min(round_up(block_size, ROW_TILE), max(ROW_TILE, fit)),
+        )
+    return n_features_t, n_components, n_features, block_size
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -420,7 +455,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
             for k in range(K):
                 row = logp[k]
                 for r in range(B):
-                    row[r] = fast_exp(row[r] - mx[r])
+                    row[r] = exp_nonpositive(row[r] - mx[r])
                 _prefetch_rows(X, stop, min(n, stop + B), k, K)
             row = logp[0]
             for r in range(B):

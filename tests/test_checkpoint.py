@@ -1,0 +1,405 @@
+"""Checkpoints: ``fit(X, checkpoint=PATH)`` resumes an interrupted fit exactly.
+
+Interruptions here are KeyboardInterrupts raised by the test hook at the n-th
+E-step (or checkpoint write) in this process; ``test_checkpoint_kill.py`` kills
+real processes with SIGKILL.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+import fastem
+from fastem import BernoulliMixture, GaussianMixture, _checkpoint
+from fastem._checkpoint import CheckpointError, CheckpointMismatchError
+from synthetic import make_binary, make_blobs
+
+
+@pytest.fixture(autouse=True)
+def _quiet_and_unhooked():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+    _checkpoint.set_test_hook(None)
+
+
+def fitted_state(model):
+    """The fitted attributes (public, ending in ``_``)."""
+    return {k: v for k, v in vars(model).items() if k.endswith("_") and not k.startswith("_")}
+
+
+def assert_identical(a, b):
+    """Same fitted attributes, bit for bit."""
+    sa, sb = fitted_state(a), fitted_state(b)
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        va, vb = sa[name], sb[name]
+        if isinstance(va, np.ndarray):
+            assert va.dtype == vb.dtype and va.shape == vb.shape, name
+            assert va.tobytes() == vb.tobytes(), name
+        else:
+            assert type(va) is type(vb) and va == vb, name
+
+
+def interrupted_fit(make, X, checkpoint, count, point="estep", **fit_args):
+    """Fit with a KeyboardInterrupt at the ``count``-th pass through ``point``.
+
+    Returns whether the fit was interrupted; an interrupted estimator must be
+    left as it was (unfitted, or with its previous fit).
+    """
+    model = make()
+    before = {k: np.copy(v) for k, v in fitted_state(model).items()}
+    _checkpoint.set_test_hook(point, count, "interrupt")
+    try:
+        model.fit(X, checkpoint=checkpoint, **fit_args)
+    except KeyboardInterrupt:
+        after = fitted_state(model)
+        assert after.keys() == before.keys()
+        for name, value in before.items():
+            assert np.array_equal(after[name], value), name
+        return True
+    finally:
+        _checkpoint.set_test_hook(None)
+    return False
+
+
+BLOBS = make_blobs(n_samples=600, n_features=3, n_components=3, seed=1)[0]
+BINARY = make_binary(n_samples=400, n_features=10, n_components=3, seed=1)[0]
+WEIGHTS = np.random.RandomState(3).uniform(0.1, 3.0, size=BLOBS.shape[0])
+
+
+def _chunks(X, size):
+    return [X[i : i + size] for i in range(0, X.shape[0], size)]
+
+
+# name: (make estimator, make data (tmp_path -> X), fit arguments)
+CASES = {
+    "exact-memory-full": (
+        lambda: GaussianMixture(3, n_init=3, tol=0.0, max_iter=12, random_state=0),
+        lambda tmp: BLOBS,
+        {},
+    ),
+    "exact-npy-diag-weighted": (
+        lambda: GaussianMixture(
+            3,
+            covariance_type="diag",
+            n_init=2,
+            tol=0.0,
+            max_iter=8,
+            chunk_size=128,
+            random_state=0,
+        ),
+        lambda tmp: _npy(tmp, BLOBS),
+        {"sample_weight": WEIGHTS},
+    ),
+    "exact-iterable-tied": (
+        lambda: GaussianMixture(
+            3,
+            covariance_type="tied",
+            n_init=2,
+            tol=0.0,
+            max_iter=8,
+            random_state=0,
+            init_params="random_from_data",
+        ),
+        lambda tmp: _chunks(BLOBS, 150),
+        {},
+    ),
+    "exact-memory-spherical-float32": (
+        lambda: GaussianMixture(
+            3,
+            covariance_type="spherical",
+            tol=0.0,
+            max_iter=10,
+            chunk_size=200,
+            init_params="random",
+            random_state=np.random.RandomState(5),
+        ),
+        lambda tmp: BLOBS.astype(np.float32),
+        {},
+    ),
+    "online-memory": (
+        lambda: GaussianMixture(3, random_state=0),
+        lambda tmp: BLOBS,
+        {"mode": "online", "batch_size": 64, "n_epochs": 3},
+    ),
+    "online-npy": (
+        lambda: GaussianMixture(3, covariance_type="diag", chunk_size=100, random_state=0),
+        lambda tmp: _npy(tmp, BLOBS),
+        {"mode": "online", "batch_size": 48, "n_epochs": 2},
+    ),
+    "bernoulli-exact": (
+        lambda: BernoulliMixture(3, n_init=2, tol=0.0, max_iter=10, random_state=0),
+        lambda tmp: BINARY,
+        {},
+    ),
+    "bernoulli-online-iterable": (
+        lambda: BernoulliMixture(3, random_state=0),
+        lambda tmp: _chunks(BINARY, 100),
+        {"mode": "online", "batch_size": 40, "n_epochs": 2},
+    ),
+}
+
+
+def _npy(tmp, X):
+    path = tmp / "X.npy"
+    if not path.exists():
+        np.save(path, X)
+    return path
+
+
+@pytest.mark.parametrize("count", [1, 4, 13])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_resumed_fit_is_identical(case, count, tmp_path):
+    make, data, fit_args = CASES[case]
+    X = data(tmp_path)
+    reference = make().fit(X, **fit_args)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, X, checkpoint, count, **fit_args)
+    assert checkpoint.exists() or count == 1
+    resumed = make().fit(X, checkpoint=checkpoint, **fit_args)
+    assert_identical(reference, resumed)
+    assert not checkpoint.exists()
+    assert list(tmp_path.glob(".fit.ckpt.*")) == []
+
+
+def test_resumed_twice_and_interrupted_during_a_write(tmp_path):
+    make, data, fit_args = CASES["exact-memory-full"]
+    X = data(tmp_path)
+    reference = make().fit(X)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, X, checkpoint, 9)
+    assert interrupted_fit(make, X, checkpoint, 5)
+    # Half-way through writing the 3rd checkpoint of this run: the file keeps the 2nd.
+    assert interrupted_fit(make, X, checkpoint, 3, point="checkpoint-write")
+    assert list(tmp_path.glob(".fit.ckpt.*")) == []
+    _checkpoint.read(checkpoint)
+    assert_identical(reference, make().fit(X, checkpoint=checkpoint))
+
+
+def test_dask_resume(tmp_path):
+    da = pytest.importorskip("dask.array")
+    make = CASES["exact-memory-full"][0]
+    X = da.from_array(BLOBS, chunks=(250, 3))
+    reference = make().fit(X, sample_weight=WEIGHTS)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, X, checkpoint, 8, sample_weight=WEIGHTS)
+    assert_identical(reference, make().fit(X, sample_weight=WEIGHTS, checkpoint=checkpoint))
+
+
+def test_warm_start_resume(tmp_path):
+    def make():
+        model = GaussianMixture(3, warm_start=True, tol=1e-10, max_iter=5, random_state=0)
+        return model.fit(BLOBS)
+
+    reference = make().fit(BLOBS)
+    checkpoint = tmp_path / "fit.ckpt"
+    model = make()
+    before = {k: np.copy(v) for k, v in fitted_state(model).items()}
+    _checkpoint.set_test_hook("estep", 3, "interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(BLOBS, checkpoint=checkpoint)
+    _checkpoint.set_test_hook(None)
+    for name, value in before.items():  # the previous fit, untouched
+        np.testing.assert_array_equal(getattr(model, name), value)
+    assert_identical(reference, model.fit(BLOBS, checkpoint=checkpoint))
+    # A checkpoint of a warm start from other parameters is not resumed.
+    assert interrupted_fit(make, BLOBS, checkpoint, 3)
+    other = GaussianMixture(3, warm_start=True, tol=1e-10, max_iter=5, random_state=1)
+    with pytest.raises(CheckpointMismatchError, match="warm_start"):
+        other.fit(BLOBS).fit(BLOBS, checkpoint=checkpoint)
+
+
+def test_random_state_instance_is_put_back(tmp_path):
+    def make(rng):
+        return GaussianMixture(3, n_init=2, max_iter=6, tol=0.0, random_state=rng)
+
+    reference = make(np.random.RandomState(7)).fit(BLOBS)
+    rng = np.random.RandomState(7)
+    state = rng.get_state(legacy=True)
+    model = make(rng)
+    _checkpoint.set_test_hook("estep", 9, "interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(BLOBS, checkpoint=tmp_path / "fit.ckpt")
+    _checkpoint.set_test_hook(None)
+    after = rng.get_state(legacy=True)
+    assert after[0] == state[0] and np.array_equal(after[1], state[1]) and after[2] == state[2]
+    assert_identical(reference, model.fit(BLOBS, checkpoint=tmp_path / "fit.ckpt"))
+
+
+def test_checkpoint_is_refused_for_another_fit(tmp_path):
+    make = CASES["exact-memory-full"][0]
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, BLOBS, checkpoint, 5)
+    saved = checkpoint.read_bytes()
+    other = {
+        "estimator parameters.*max_iter: 12 in the checkpoint, 13 now": (
+            make().set_params(max_iter=13),
+            BLOBS,
+            {},
+        ),
+        "estimator parameters.*covariance_type": (
+            make().set_params(covariance_type="diag"),
+            BLOBS,
+            {},
+        ),
+        "other data.*n_samples: 600 in the checkpoint, 599 now": (make(), BLOBS[:-1], {}),
+        "other data.*dtype: 'float64' in the checkpoint, 'float32' now": (
+            make(),
+            BLOBS.astype(np.float32),
+            {},
+        ),
+        "other data.*rows: the sampled values differ": (make(), BLOBS + 1.0, {}),
+        "other data.*sample_weight: the sampled values differ": (
+            make(),
+            BLOBS,
+            {"sample_weight": WEIGHTS},
+        ),
+        "other fit arguments.*mode: 'exact' in the checkpoint, 'online' now": (
+            make(),
+            BLOBS,
+            {"mode": "online"},
+        ),
+        "another estimator": (BernoulliMixture(3), BINARY, {}),
+    }
+    for match, (model, X, fit_args) in other.items():
+        with pytest.raises(CheckpointMismatchError, match=match) as info:
+            model.fit(X, checkpoint=checkpoint, **fit_args)
+        assert "resume=False" in str(info.value)
+        assert fitted_state(model) == {}
+        assert checkpoint.read_bytes() == saved
+    # What does not change the model does not matter.
+    reference = make().fit(BLOBS)
+    relaxed = make().set_params(n_jobs=1, verbose=0, progress=False, callback=lambda i, lb: False)
+    assert_identical(reference, relaxed.fit(BLOBS, checkpoint=checkpoint))
+
+
+def test_resume_false_starts_over(tmp_path):
+    make = CASES["exact-memory-full"][0]
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, BLOBS, checkpoint, 5)
+    model = make().set_params(max_iter=3)
+    model.fit(BLOBS, checkpoint=checkpoint, resume=False)
+    assert_identical(make().set_params(max_iter=3).fit(BLOBS), model)
+    assert not checkpoint.exists()
+
+
+def test_keep_checkpoint(tmp_path):
+    make, data, fit_args = CASES["online-memory"]
+    checkpoint = tmp_path / "fit.ckpt"
+    model = make().fit(BLOBS, checkpoint=checkpoint, keep_checkpoint=True, **fit_args)
+    assert checkpoint.exists()
+    # Fitting again finds the completed state: no E-step runs.
+    _checkpoint.set_test_hook("estep", 1, "interrupt")
+    again = make().fit(BLOBS, checkpoint=checkpoint, **fit_args)
+    _checkpoint.set_test_hook(None)
+    assert_identical(model, again)
+    assert not checkpoint.exists()
+
+
+def test_checkpoint_every_limits_the_writes(tmp_path):
+    make = CASES["exact-memory-full"][0]
+    checkpoint = tmp_path / "fit.ckpt"
+    writes = []
+    original = _checkpoint.Checkpoint.write
+
+    def counting(self, state):
+        writes.append(state["init"])
+        original(self, state)
+
+    try:
+        _checkpoint.Checkpoint.write = counting
+        make().fit(BLOBS, checkpoint=checkpoint, checkpoint_every=3600.0)
+        assert writes == []
+        make().fit(BLOBS, checkpoint=checkpoint)
+        assert len(writes) == 3 * (1 + 12)  # after each initialisation and iteration
+    finally:
+        _checkpoint.Checkpoint.write = original
+    assert not checkpoint.exists()
+
+
+def test_checkpoint_arguments_and_bad_files(tmp_path):
+    X = BLOBS
+    with pytest.raises(FileNotFoundError, match="directory of the checkpoint"):
+        GaussianMixture(2).fit(X, checkpoint=tmp_path / "missing" / "fit.ckpt")
+    with pytest.raises(IsADirectoryError):
+        GaussianMixture(2).fit(X, checkpoint=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        GaussianMixture(2).fit(X, checkpoint=tmp_path / "c", checkpoint_every=-1)
+    with pytest.raises(TypeError, match="checkpoint must be a path"):
+        GaussianMixture(2).fit(X, checkpoint=3)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a fastem checkpoint"):
+        GaussianMixture(2).fit(X, checkpoint=bad)
+    model_file = tmp_path / "model.npz"
+    GaussianMixture(2).fit(X).save(model_file)
+    with pytest.raises(CheckpointError, match="not a fastem checkpoint"):
+        GaussianMixture(2).fit(X, checkpoint=model_file)
+    GaussianMixture(2).fit(X, checkpoint=bad, resume=False)  # overwritten, then removed
+    assert not bad.exists()
+    stale = tmp_path / ".fit.ckpt.123.abcd.tmp"
+    stale.write_bytes(b"torn")
+    GaussianMixture(2).fit(X, checkpoint=tmp_path / "fit.ckpt")
+    assert not stale.exists()
+
+
+def test_checkpoint_arguments_are_fit_arguments():
+    """Checkpoints are arguments of fit: parameters, clone and saved models carry none."""
+    model = GaussianMixture(2)
+    assert not any("checkpoint" in name or name == "resume" for name in model.get_params())
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_cli_checkpoint_resumes(tmp_path, capsys):
+    from fastem.cli import main
+
+    data = tmp_path / "X.npy"
+    np.save(data, BLOBS)
+    args = [str(data), "--k", "3", "--n-init", "2", "--max-iter", "8", "--tol", "0"]
+    args += ["--chunk-size", "100", "-q"]
+    assert main(["fit", *args, "-o", str(tmp_path / "reference.npz")]) == 0
+    checkpoint = tmp_path / "fit.ckpt"
+    resumable = [*args, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "model.npz")]
+    _checkpoint.set_test_hook("estep", 40, "interrupt")
+    assert main(["fit", *resumable]) == 130
+    _checkpoint.set_test_hook(None)
+    assert checkpoint.exists() and not (tmp_path / "model.npz").exists()
+    assert main(["fit", *resumable]) == 0
+    assert not checkpoint.exists()
+    assert_identical(fastem.load(tmp_path / "reference.npz"), fastem.load(tmp_path / "model.npz"))
+    capsys.readouterr()
+    assert main(["fit", *args, "--family", "kmeans", "--checkpoint", str(checkpoint)]) == 1
+    assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_checkpoint_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    make = CASES["exact-memory-full"][0]
+    reference = make().fit(BLOBS)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, BLOBS, checkpoint, 4)
+    saved = checkpoint.read_bytes()
+    calls = []
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) > 2:  # the second checkpoint of this fit (file, directory, file)
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    model = make()
+    with pytest.raises(OSError, match="no space left") as info:
+        model.fit(BLOBS, checkpoint=checkpoint)
+    assert info.value.errno == errno.ENOSPC
+    assert fitted_state(model) == {}
+    monkeypatch.undo()
+    assert checkpoint.read_bytes() != saved  # the first writes succeeded
+    _checkpoint.read(checkpoint)
+    assert list(tmp_path.glob(".fit.ckpt.*")) == []
+    assert_identical(reference, make().fit(BLOBS, checkpoint=checkpoint))
