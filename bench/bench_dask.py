@@ -41,7 +41,7 @@ def _dask_rows(path, n_rows):
 
 
 def test_cluster_against_in_process(benchmark, tmp_path):
-    n_rows = size(10_000_000, 200_000)
+    n_rows = size(10_000_000, 50_000)
     rng = np.random.default_rng(0)
     centres = rng.uniform(-10, 10, size=(N_COMPONENTS, N_FEATURES)).astype(np.float32)
     path = tmp_path / "rows.npy"

@@ -7,6 +7,10 @@ attempt at speed or memory economy:
     r_nk        = p(x_n, k) / sum_j p(x_n, j)
     N_k         = sum_n s_n r_nk,   S_kd = sum_n s_n r_nk x_nd   (s = sample weights)
     mu_kd       = (S_kd + alpha) / (N_k + 2 alpha),   w_k = N_k / sum_j N_j
+
+With NaN (missing at random) every sum over features runs over the observed
+ones and ``N_k`` becomes, per feature, ``O_kd = sum_n s_n r_nk [x_nd observed]``
+(the ``*_missing`` functions).
 """
 
 import numpy as np
@@ -66,5 +70,40 @@ def em(X, weights, means, alpha, n_iter, sample_weight=None):
     bounds = []
     for _ in range(n_iter):
         weights, means, ll = em_step(X, weights, means, alpha, sample_weight)
+        bounds.append(ll)
+    return weights, means, bounds
+
+
+# -- missing values (NaN) ---------------------------------------------------------------------
+def log_joint_missing(X, weights, means):
+    """``log w_k + sum over the observed d of log p(x_nd | k)``, shape (n, K)."""
+    X = np.asarray(X, dtype=np.float64)
+    observed = ~np.isnan(X)
+    ones = np.where(observed, X, 0.0)
+    zeros = observed - ones
+    means = np.asarray(means, dtype=np.float64)
+    log_p = ones @ np.log(means).T + zeros @ np.log(1.0 - means).T
+    return log_p + np.log(weights)
+
+
+def em_step_missing(X, weights, means, alpha, sample_weight=None):
+    """One EM iteration on data with NaN; returns as :func:`em_step`."""
+    X = np.asarray(X, dtype=np.float64)
+    observed = (~np.isnan(X)).astype(np.float64)
+    ones = np.where(observed > 0, X, 0.0)
+    s = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    lj = log_joint_missing(X, weights, means)
+    ll = logsumexp(lj, axis=1)
+    r = np.exp(lj - ll[:, None]) * s[:, None]
+    n_k = r.sum(axis=0)
+    new_means = (r.T @ ones + alpha) / (r.T @ observed + 2.0 * alpha)
+    return n_k / n_k.sum(), new_means, float(np.sum(s * ll) / np.sum(s))
+
+
+def em_missing(X, weights, means, alpha, n_iter, sample_weight=None):
+    """``n_iter`` iterations of :func:`em_step_missing`."""
+    bounds = []
+    for _ in range(n_iter):
+        weights, means, ll = em_step_missing(X, weights, means, alpha, sample_weight)
         bounds.append(ll)
     return weights, means, bounds

@@ -40,6 +40,7 @@ LAYERS = {
     # Above the estimators: what combines or draws fitted estimators.
     "_multi": 6,
     "selection": 6,
+    "impute": 6,
     "plot": 6,
     "__init__": 6,
     "__main__": 7,

@@ -38,6 +38,8 @@ def assert_identical(a, b):
     assert sa.keys() == sb.keys()
     for name in sa:
         va, vb = sa[name], sb[name]
+        if hasattr(va, "compute"):  # KMeans's labels_ of a Dask array: lazy
+            va, vb = va.compute(), vb.compute()
         if isinstance(va, np.ndarray):
             assert va.dtype == vb.dtype and va.shape == vb.shape, name
             assert va.tobytes() == vb.tobytes(), name
@@ -65,6 +67,16 @@ def interrupted_fit(make, X, checkpoint, count, point="estep", **fit_args):
     finally:
         _checkpoint.set_test_hook(None)
     return False
+
+
+def counted(point, fit):
+    """``(result of fit(), passes through the hook point)``."""
+    calls = []
+    _checkpoint.set_test_hook(point, "*", lambda: calls.append(1))
+    try:
+        return fit(), len(calls)
+    finally:
+        _checkpoint.set_test_hook(None)
 
 
 BLOBS = make_blobs(n_samples=600, n_features=3, n_components=3, seed=1)[0]
@@ -157,12 +169,18 @@ def _npy(tmp, X):
 def test_resumed_fit_is_identical(case, count, tmp_path):
     make, data, fit_args = CASES[case]
     X = data(tmp_path)
-    reference = make().fit(X, **fit_args)
+    reference, passes = counted("estep", lambda: make().fit(X, **fit_args))
     checkpoint = tmp_path / "fit.ckpt"
     assert interrupted_fit(make, X, checkpoint, count, **fit_args)
     assert checkpoint.exists() or count == 1
-    resumed = make().fit(X, checkpoint=checkpoint, **fit_args)
+    resumed, resumed_passes = counted(
+        "estep", lambda: make().fit(X, checkpoint=checkpoint, **fit_args)
+    )
     assert_identical(reference, resumed)
+    # Continued, not started over: E-steps of iterations completed before the
+    # interruption are not run again (at the 13th E-step chunk some are complete).
+    assert resumed_passes <= passes
+    assert resumed_passes < passes or count < 13
     assert not checkpoint.exists()
     assert list(tmp_path.glob(".fit.ckpt.*")) == []
 
@@ -372,9 +390,19 @@ def test_cli_checkpoint_resumes(tmp_path, capsys):
     assert main(["fit", *resumable]) == 0
     assert not checkpoint.exists()
     assert_identical(fastem.load(tmp_path / "reference.npz"), fastem.load(tmp_path / "model.npz"))
-    capsys.readouterr()
-    assert main(["fit", *args, "--family", "kmeans", "--checkpoint", str(checkpoint)]) == 1
-    assert "--checkpoint" in capsys.readouterr().err
+    # The same for k-means, interrupted at a Lloyd pass of its second run.
+    kmeans = [*args, "--family", "kmeans"]
+    assert main(["fit", *kmeans, "-o", str(tmp_path / "kmeans-reference.npz")]) == 0
+    resumable = [*kmeans, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "kmeans.npz")]
+    _checkpoint.set_test_hook("lloyd", 11, "interrupt")
+    assert main(["fit", *resumable]) == 130
+    _checkpoint.set_test_hook(None)
+    assert checkpoint.exists() and not (tmp_path / "kmeans.npz").exists()
+    assert main(["fit", *resumable]) == 0
+    assert not checkpoint.exists()
+    assert_identical(
+        fastem.load(tmp_path / "kmeans-reference.npz"), fastem.load(tmp_path / "kmeans.npz")
+    )
 
 
 def test_checkpoint_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -403,3 +431,172 @@ def test_checkpoint_write_failure_keeps_the_previous_checkpoint(tmp_path, monkey
     _checkpoint.read(checkpoint)
     assert list(tmp_path.glob(".fit.ckpt.*")) == []
     assert_identical(reference, make().fit(BLOBS, checkpoint=checkpoint))
+
+
+# -- KMeans ------------------------------------------------------------------------------------
+# name: (make estimator, make data (tmp_path -> X), fit arguments); interrupted at Lloyd passes.
+KMEANS_CASES = {
+    "memory-random-n_init": (
+        lambda: fastem.KMeans(4, init="random", n_init=3, tol=0.0, max_iter=15, random_state=0),
+        lambda tmp: BLOBS,
+        {},
+    ),
+    "npy-weighted-float32": (
+        lambda: fastem.KMeans(4, n_init=2, max_iter=12, chunk_size=128, random_state=1),
+        lambda tmp: _npy(tmp, BLOBS.astype(np.float32)),
+        {"sample_weight": WEIGHTS},
+    ),
+    "iterable": (
+        lambda: fastem.KMeans(3, n_init=2, tol=0.0, max_iter=10, random_state=2),
+        lambda tmp: _chunks(BLOBS, 150),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+@pytest.mark.parametrize("case", sorted(KMEANS_CASES))
+def test_kmeans_resumed_fit_is_identical(case, count, tmp_path):
+    make, data, fit_args = KMEANS_CASES[case]
+    X = data(tmp_path)
+    reference, passes = counted("lloyd", lambda: make().fit(X, **fit_args))
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, X, checkpoint, count, point="lloyd", **fit_args)
+    assert checkpoint.exists() or count == 1
+    resumed, resumed_passes = counted(
+        "lloyd", lambda: make().fit(X, checkpoint=checkpoint, **fit_args)
+    )
+    assert_identical(reference, resumed)
+    # Every Lloyd iteration completed before the interruption was checkpointed.
+    assert resumed_passes == passes - (count - 1)
+    assert not checkpoint.exists()
+
+
+def test_kmeans_dask_resume_keep_and_refusal(tmp_path):
+    da = pytest.importorskip("dask.array")
+    make = KMEANS_CASES["memory-random-n_init"][0]
+    X = da.from_array(BLOBS, chunks=(250, 3))
+    reference = make().fit(X)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, X, checkpoint, 11, point="lloyd")
+    assert interrupted_fit(make, X, checkpoint, 9, point="lloyd")
+    # Another n_clusters, or other data, is refused and says which.
+    with pytest.raises(CheckpointMismatchError, match="n_clusters"):
+        fastem.KMeans(5, init="random", n_init=3, tol=0.0, max_iter=15, random_state=0).fit(
+            X, checkpoint=checkpoint
+        )
+    with pytest.raises(CheckpointMismatchError, match="other data"):
+        make().fit(BLOBS[:-1], checkpoint=checkpoint)
+    resumed = make().fit(X, checkpoint=checkpoint, keep_checkpoint=True)
+    assert_identical(reference, resumed)
+    # The kept final state: fitting again returns the same model without a pass.
+    _checkpoint.set_test_hook("lloyd", 1, "interrupt")
+    assert_identical(reference, make().fit(X, checkpoint=checkpoint))
+
+
+# -- MixtureSelector ---------------------------------------------------------------------------
+def _selector(strategy, random_state=0, reg_covar=1e-6):
+    return fastem.MixtureSelector(
+        GaussianMixture(random_state=random_state, tol=1e-4, reg_covar=reg_covar, chunk_size=200),
+        n_components=[1, 2, 3, 4],
+        covariance_type=["full", "diag"],
+        strategy=strategy,
+        n_init=3,
+    )
+
+
+def assert_same_search(a, b):
+    """Same results (but the times), models, passes and choice, bit for bit."""
+    assert a.results_.keys() == b.results_.keys()
+    for name, va in a.results_.items():
+        if name == "fit_time":
+            continue
+        vb = b.results_[name]
+        if isinstance(va, np.ndarray) and va.dtype != object:
+            assert va.dtype == vb.dtype and va.tobytes() == vb.tobytes(), name
+        else:
+            assert list(va) == list(vb), name
+    for ea, eb in zip(a.estimators_, b.estimators_, strict=True):
+        assert (ea is None) == (eb is None)
+        if ea is not None:
+            assert_identical(ea, eb)
+    assert (a.n_passes_, a.best_params_, a.best_index_) == (
+        b.n_passes_,
+        b.best_params_,
+        b.best_index_,
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "source"),
+    [("em", "memory"), ("em", "npy"), ("short-em", "memory"), ("short-em", "npy"), ("em", "dask")],
+)
+def test_selector_resumed_search_is_identical(strategy, source, tmp_path):
+    if source == "dask":
+        X = pytest.importorskip("dask.array").from_array(BLOBS, chunks=(200, 3))
+    else:
+        X = BLOBS if source == "memory" else _npy(tmp_path, BLOBS)
+    reference, chunks = counted("estep", lambda: _selector(strategy).fit(X))
+    # Early (the initialisation), in the stages over every row, in the refit.
+    for count in (2, chunks // 3, chunks // 2, chunks - 2):
+        checkpoint = tmp_path / f"search-{count}.ckpt"
+        assert interrupted_fit(lambda: _selector(strategy), X, checkpoint, count)
+        stage = _checkpoint.read(checkpoint)[1]["stage"] if checkpoint.exists() else None
+
+        def resume(checkpoint=checkpoint):
+            return _selector(strategy).fit(X, checkpoint=checkpoint)
+
+        resumed, resumed_chunks = counted("estep", resume)
+        assert_same_search(reference, resumed)
+        # Continued, not started over (the short runs of "short-em" start their
+        # stage over; the initialisation before the first checkpoint is made again).
+        assert resumed_chunks <= chunks
+        if stage in ("em", "continue", "refit") and count > 2:
+            assert resumed_chunks < chunks
+        assert not checkpoint.exists()
+    assert count == chunks - 2 and stage == "refit"
+
+
+def test_selector_random_state_instance_keep_and_refusal(tmp_path):
+    def make(rng):
+        return _selector("short-em", random_state=rng)
+
+    reference = make(np.random.RandomState(4)).fit(BLOBS)
+    rng = np.random.RandomState(4)
+    checkpoint = tmp_path / "search.ckpt"
+    _checkpoint.set_test_hook("estep", 40, "interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        make(rng).fit(BLOBS, checkpoint=checkpoint)
+    _checkpoint.set_test_hook(None)
+    assert np.array_equal(rng.get_state(legacy=True)[1], np.random.RandomState(4).get_state()[1])
+    # A parameter of the inner estimator differs: refused, and named.
+    with pytest.raises(CheckpointMismatchError, match="estimator__reg_covar"):
+        _selector("short-em", random_state=np.random.RandomState(4), reg_covar=1e-3).fit(
+            BLOBS, checkpoint=checkpoint
+        )
+    resumed = make(rng).fit(BLOBS, checkpoint=checkpoint, keep_checkpoint=True)
+    assert_same_search(reference, resumed)
+    # The final state kept: the same search again makes no EM pass.
+    again, chunks = counted(
+        "estep", lambda: make(np.random.RandomState(4)).fit(BLOBS, checkpoint=checkpoint)
+    )
+    assert_same_search(reference, again)
+    assert chunks == 0
+
+
+def test_cli_select_checkpoint_resumes(tmp_path):
+    from fastem.cli import main
+
+    data = tmp_path / "X.npy"
+    np.save(data, BLOBS)
+    args = ["select", str(data), "--k", "1..3", "--covariance", "full,diag", "-q"]
+    assert main([*args, "-o", str(tmp_path / "reference.npz")]) == 0
+    checkpoint = tmp_path / "search.ckpt"
+    resumable = [*args, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "model.npz")]
+    _checkpoint.set_test_hook("estep", 12, "interrupt")  # of 20
+    assert main(resumable) == 130
+    _checkpoint.set_test_hook(None)
+    assert checkpoint.exists()
+    assert main(resumable) == 0
+    assert not checkpoint.exists()
+    assert_identical(fastem.load(tmp_path / "reference.npz"), fastem.load(tmp_path / "model.npz"))

@@ -149,3 +149,19 @@ def test_cli_fit_killed_from_outside_twice(data, reference, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert not checkpoint.exists()
     assert_same_model_file(reference[0], output)
+
+
+def _kmeans_cli(data, output, checkpoint=None):
+    # 6 clusters on 3 blobs: each run takes its 10 iterations.
+    command = [*_cli(data, output, checkpoint), "--family", "kmeans"]
+    command[command.index("--k") + 1] = "6"
+    return command
+
+
+def test_cli_kmeans_killed_during_lloyd_and_rerun(data, tmp_path):
+    reference = tmp_path / "reference.npz"
+    result = _run(_kmeans_cli(data, reference))
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "run").mkdir()
+    # The 13th Lloyd pass is in the second of the two runs (10 iterations at most each).
+    _kill_then_resume(_kmeans_cli, data, reference, tmp_path / "run", "lloyd:13")

@@ -183,3 +183,26 @@ def test_fit_with_progress_keeps_the_models_callback(data, capsys, progress_at_o
     assert model.n_iter_ == 2 and calls == [1, 2]  # still called, still stops the fit
     assert model.callback is stop_at_two
     assert len(_progress_lines(capsys.readouterr().err)) == 2
+
+
+def test_missing_values_in_npy_and_csv(tmp_path):
+    # NaN in a .npy file, empty fields and NA in CSV: missing values, fitted exactly.
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (150, 3)), rng.normal(6, 1, (150, 3))])
+    X[rng.random(X.shape) < 0.1] = np.nan
+    np.save(tmp_path / "rows.npy", X)
+    cells = [["" if np.isnan(v) else repr(float(v)) for v in row] for row in X]
+    first = next(i for i, row in enumerate(cells) if "" in row)
+    cells[first][cells[first].index("")] = "NA"
+    (tmp_path / "rows.csv").write_text("\n".join(",".join(r) for r in cells) + "\n")
+    expected = GaussianMixture(2, random_state=0)
+    for name in ("rows.npy", "rows.csv"):
+        rows = X
+        ok("fit", name, "--k", 2, "--seed", 0, "-o", "model.npz", "-q", cwd=tmp_path)
+        model = fastem.load(tmp_path / "model.npz")
+        expected.fit(rows)
+        np.testing.assert_allclose(model.means_, expected.means_, rtol=1e-12)
+        score = ok("score", "model.npz", name, cwd=tmp_path).stdout
+        assert float(score) == pytest.approx(expected.score(rows), rel=1e-12)
+        labels = ok("predict", "model.npz", name, cwd=tmp_path).stdout.split()
+        np.testing.assert_array_equal(np.array(labels, dtype=int), expected.predict(rows))

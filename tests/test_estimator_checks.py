@@ -14,7 +14,7 @@ import pytest
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastem import BernoulliMixture, GaussianMixture, KMeans
+from fastem import BernoulliMixture, GaussianMixture, KMeans, MixtureImputer
 
 ESTIMATORS = [
     GaussianMixture(),
@@ -23,6 +23,8 @@ ESTIMATORS = [
     BernoulliMixture(n_components=2),
     KMeans(n_clusters=1),
     KMeans(n_clusters=2),
+    MixtureImputer(),
+    MixtureImputer(n_components=2),
 ]
 
 

@@ -130,10 +130,11 @@ def _gaussian_reference_step(covariance_type):
     return step
 
 
-def _with_nan(X):
+def _with_inf(X):
+    # NaN is a missing value for the mixtures; infinity stays an error.
     X = np.array(X, dtype=np.float64)
-    X[7, 1] = np.nan
-    return X, "NaN"
+    X[7, 1] = np.inf
+    return X, "infinity"
 
 
 def gaussian_entry(covariance_type):
@@ -150,7 +151,7 @@ def gaussian_entry(covariance_type):
         make_family=_gaussian_family(covariance_type),
         start=_gaussian_start(covariance_type),
         reference_step=_gaussian_reference_step(covariance_type),
-        bad=_with_nan,
+        bad=_with_inf,
         reg=REG_COVAR,
         # reg_covar added to the covariances is no M-step of a fixed objective.
         exact_em={"reg_covar": 0.0},

@@ -98,21 +98,30 @@ def test_malformed_chunk(fault, match):
     assert_unchanged(model, before)
 
 
-@pytest.mark.parametrize("estimator", [GaussianMixture, BernoulliMixture])
-def test_nan_in_chunk_734_of_1000(estimator, tmp_path):
+@pytest.mark.parametrize(
+    ("estimator", "value", "match"),
+    [
+        (GaussianMixture, np.inf, "infinity"),
+        (BernoulliMixture, np.inf, "infinity"),
+        # NaN is a missing value for the mixtures, not for k-means.
+        (fastem.KMeans, np.nan, "NaN"),
+    ],
+    ids=["gaussian-inf", "bernoulli-inf", "kmeans-nan"],
+)
+def test_non_finite_in_chunk_734_of_1000(estimator, value, match, tmp_path):
     rows = (BINARY if estimator is BernoulliMixture else X).astype(np.float64)
     rows = np.repeat(rows, 10, axis=0)[:4000]
-    rows[734 * 4 + 2, 1] = np.nan
+    rows[734 * 4 + 2, 1] = value
     path = tmp_path / "rows.npy"
     np.save(path, rows)
     model = estimator(2, chunk_size=4, random_state=0)
     with pytest.raises(
-        ChunkError,
-        match=r"Chunk 734 of 1000 \(rows 2936 to 2939\): Input X contains NaN or infinity",
+        ChunkError, match=rf"Chunk 734 of 1000 \(rows 2936 to 2939\): Input X contains .*{match}"
     ) as info:
         model.fit(path)
     assert (info.value.chunk, info.value.rows) == (734, (2936, 2940))
-    assert not hasattr(model, "n_features_in_") and not hasattr(model, "weights_")
+    assert not hasattr(model, "n_features_in_")
+    assert not hasattr(model, "weights_") and not hasattr(model, "cluster_centers_")
 
 
 def test_source_that_changes_between_passes():
@@ -216,6 +225,9 @@ def _model():
     return GaussianMixture(2, random_state=0).fit(X)
 
 
+# As root the directory's mode does not stop the write (and a child process cannot
+# drop to another user where the interpreter lives in root's home): the same error
+# path is then covered by test_save_errors_leave_the_existing_file's EACCES case.
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
 def test_save_into_a_read_only_directory(tmp_path):
     path = tmp_path / "model.npz"
@@ -310,3 +322,34 @@ def test_interrupted_save_leaves_the_existing_file(tmp_path, monkeypatch):
         _model().save(path)
     monkeypatch.undo()
     assert path.read_bytes() == saved and list(tmp_path.iterdir()) == [path]
+
+
+# -- KMeans and MixtureSelector ----------------------------------------------------------------
+def _kmeans():
+    return fastem.KMeans(2, n_init=2, random_state=0)
+
+
+def _selector():
+    return fastem.MixtureSelector(
+        GaussianMixture(random_state=0), n_components=[1, 2], covariance_type="diag"
+    )
+
+
+@pytest.mark.parametrize("make", [_kmeans, _selector], ids=["kmeans", "selector"])
+@pytest.mark.parametrize("fitted", [False, True], ids=["unfitted", "fitted"])
+def test_other_estimators_fail_cleanly(make, fitted):
+    model = make()
+    if fitted:
+        model.fit(X[::2])
+    before = snapshot(model)
+    with pytest.raises(ChunkReadError, match=r"Reading chunk 5 \(from row 250\) failed"):
+        model.fit(chunked(X, 50, _io_error))
+    assert_unchanged(model, before)
+    with pytest.raises(ChunkError, match=r"Chunk 3 \(rows 150 to 199\): .*2 columns"):
+        model.fit(chunked(X, 50, lambda i, c: c[:, :1] if i == 3 else c))
+    assert_unchanged(model, before)
+    _checkpoint.set_test_hook("lloyd" if make is _kmeans else "estep", 3, "interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    _checkpoint.set_test_hook(None)
+    assert_unchanged(model, before)

@@ -144,10 +144,10 @@ def test_source_errors(rows, tmp_path):
     with pytest.raises(FileNotFoundError, match="No such data file"):
         GaussianMixture(2).fit(tmp_path / "missing.npy")
     bad = rows.copy()
-    bad[700, 1] = np.nan
-    np.save(tmp_path / "nan.npy", bad)
-    with pytest.raises(ValueError, match="NaN"):
-        GaussianMixture(2, chunk_size=100).fit(tmp_path / "nan.npy")
+    bad[700, 1] = np.inf
+    np.save(tmp_path / "inf.npy", bad)
+    with pytest.raises(ValueError, match="infinity"):
+        GaussianMixture(2, chunk_size=100).fit(tmp_path / "inf.npy")
     ragged = [rows[:100], rows[100:200, :2]]
     with pytest.raises(ValueError, match="3 columns"):
         GaussianMixture(2).fit(ragged)

@@ -61,6 +61,31 @@ def _alone(base, params, X, w):
         return GaussianMixture(**{**base.get_params(), **params}).fit(X, sample_weight=w)
 
 
+def _assert_same_as_a_best_start(together, base, params, X, w):
+    """``together`` is, up to round-off, the fit of one of the starts that tie the best.
+
+    Other chunks than the in-memory fit's change the last bits of every bound, and
+    starts that reach the same optimum (in another order of the components) tie to
+    those bits: round-off alone decides which of them is kept. Each start is fitted
+    alone, drawn from one shared generator as ``fit`` draws its ``n_init`` starts.
+    """
+    generator = np.random.RandomState(base.random_state)
+    starts = [
+        _alone(base, {**params, "n_init": 1, "random_state": generator}, X, w)
+        for _ in range(base.n_init)
+    ]
+    best = max(start.lower_bound_ for start in starts)
+    tied = [start for start in starts if start.lower_bound_ >= best - 1e-10 * abs(best)]
+    errors = []
+    for start in tied:
+        try:
+            _assert_same(together, start, exact=False)
+            return
+        except AssertionError as error:
+            errors.append(str(error))
+    raise AssertionError(f"the model is none of the {len(tied)} best starts: {errors}")
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("n_init", [1, 3])
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -95,9 +120,8 @@ def test_together_equals_alone_out_of_core(rows, weights, tmp_path, init_params,
         for params, together in zip(
             selector.results_["params"], selector.estimators_, strict=True
         ):
-            alone = _alone(base, params, rows, weights)
             # Other chunks than the in-memory fit's: equal up to round-off.
-            _assert_same(together, alone, exact=False)
+            _assert_same_as_a_best_start(together, base, params, rows, weights)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -113,7 +137,9 @@ def test_together_equals_alone_with_empty_kmeans_clusters():
         base, n_components=[5, 6, 8], covariance_type="diag", strategy="em", refit_tol=None
     ).fit(CountingChunks(X, chunk=17))
     for params, together in zip(selector.results_["params"], selector.estimators_, strict=True):
-        _assert_same(together, _alone(base, params, X, None), exact=False)
+        # Alone on the same chunks: the relocations of empty clusters meet the same
+        # exactly tied distances (repeated rows) in the same order.
+        _assert_same(together, _alone(base, params, CountingChunks(X, chunk=17), None), exact=True)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

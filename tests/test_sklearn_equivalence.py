@@ -169,10 +169,33 @@ def test_random_inits_draw_as_sklearn(X, covariance_type, init_params, n_init):
         max_iter=1000,
     )
     ours, theirs = _fit_both(X, random_state=42, **kwargs)
-    _assert_same_model(ours, theirs, 1e-6)
-    assert ours.n_iter_ == theirs.n_iter_
-    assert ours.converged_ == theirs.converged_
     assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-10)
+    # Each start alone, drawn from one shared generator as scikit-learn's fit draws
+    # them. Starts that reach the same optimum (up to the order of the components)
+    # tie to the last bits, and round-off alone decides which of them "wins": the
+    # model must be the one of a start that ties the best, with that start's
+    # iterations.
+    generator = np.random.RandomState(42)
+    starts = []
+    for _ in range(n_init):
+        start = SkGaussianMixture(**{**kwargs, "n_init": 1, "random_state": generator})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            starts.append(start.fit(X))
+    best = max(start.lower_bound_ for start in starts)
+    tied = [s for s in starts if s.lower_bound_ >= best - 1e-12 * abs(best)]
+    assert theirs.lower_bound_ == best
+    errors = []
+    for start in tied:
+        try:
+            _assert_same_model(ours, start, 1e-6)
+            assert ours.n_iter_ == start.n_iter_
+            assert ours.converged_ == start.converged_
+            break
+        except AssertionError as error:
+            errors.append(str(error))
+    else:
+        raise AssertionError(f"the model is none of the {len(tied)} best starts: {errors}")
 
     # The first draws alone (no EM step) give the same parameters too.
     ours, theirs = _fit_both(X, random_state=np.random.RandomState(7), **{**kwargs, "max_iter": 0})

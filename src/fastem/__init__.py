@@ -5,6 +5,7 @@ from ._io import load
 from ._version import __version__
 from .bernoulli import BernoulliMixture
 from .gaussian import GaussianMixture
+from .impute import MixtureImputer
 from .kmeans import KMeans
 from .selection import MixtureSelector
 
@@ -12,6 +13,7 @@ __all__ = [
     "BernoulliMixture",
     "GaussianMixture",
     "KMeans",
+    "MixtureImputer",
     "MixtureSelector",
     "load",
     "__version__",

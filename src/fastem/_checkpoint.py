@@ -158,6 +158,10 @@ def parameter_token(value):
         return int(value)
     if isinstance(value, numbers.Real):
         return repr(float(value))
+    if isinstance(value, (list, tuple, range)) and all(
+        v is None or isinstance(v, (bool, str, numbers.Real)) for v in value
+    ):
+        return [parameter_token(v) for v in value]
     if isinstance(value, np.random.RandomState):
         kind, keys, pos, has_gauss, cached = value.get_state(legacy=True)
         return f"RandomState #{_digest(kind, _array_digest(keys), pos, has_gauss, cached)}"
@@ -204,6 +208,54 @@ def data_fingerprint(source):
     else:
         fingerprint["rows"] = getattr(source, "digest", None)
     return fingerprint
+
+
+def source_fingerprint(source):
+    """:func:`data_fingerprint`, after the validating pass where the source needs one.
+
+    Iterables have their rows counted and hashed in their first pass; the
+    other sources are fingerprinted without reading more than the sample.
+    """
+    fingerprint = data_fingerprint(source)
+    if fingerprint["rows"] is None and source.sequential:
+        _ = source.weight_sum
+        fingerprint = data_fingerprint(source)
+    return fingerprint
+
+
+def estimator_header(estimator, fit=None, start="initialisation", deep=False):
+    """What a checkpoint of ``estimator``'s fit records to be resumed by the same fit only.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Its class and every parameter that shapes the result (not those in
+        :data:`IGNORED_PARAMETERS`), taken before the fit draws from a
+        ``RandomState`` given as ``random_state``.
+    fit : dict, optional
+        The fit's own arguments that shape the result (JSON-able).
+    start : str, default="initialisation"
+        Where the fit starts from (a warm start names the fitted model).
+    deep : bool, default=False
+        Include the parameters of nested estimators (a meta-estimator's).
+
+    Returns
+    -------
+    dict
+        The header, to which the fit adds ``"data"`` (:func:`source_fingerprint`).
+    """
+    params = {
+        name: parameter_token(value)
+        for name, value in estimator.get_params(deep=deep).items()
+        if name.rpartition("__")[2] not in IGNORED_PARAMETERS
+    }
+    return {
+        "class": type(estimator).__name__,
+        "fastem": __version__,
+        "fit": dict(fit or {}),
+        "params": params,
+        "start": start,
+    }
 
 
 # -- state <-> npz members ------------------------------------------------------------------

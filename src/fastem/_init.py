@@ -21,6 +21,7 @@ from functools import partial
 
 import numpy as np
 
+from ._checkpoint import test_hook
 from ._settings import settings
 
 
@@ -61,11 +62,33 @@ def data_moments(source, column_moments, weighted=True):
             "Input X contains NaN or infinity, or values so large that their squares "
             "overflow; scale the data."
         )
-    if total.weight <= 0:
+    if np.ndim(total.weight):
+        _check_observed_columns(total.weight)
+    elif total.weight <= 0:
         raise ValueError("sample_weight must have at least one positive entry; all are 0.")
     moments = (total.mean, total.m2 / total.weight)
     setattr(source, attribute, moments)
+    source.has_missing = bool(getattr(total, "n_missing", 0))
     return moments
+
+
+def _check_observed_columns(weight):
+    """A clear error for columns without any observed value (of positive weight)."""
+    empty = np.flatnonzero(~(weight > 0))
+    if empty.size == weight.size:
+        raise ValueError(
+            "X has no observed value: every entry is NaN (or every row with an observed "
+            "value has sample weight 0), so there is nothing to fit."
+        )
+    if empty.size:
+        names = ", ".join(str(int(j)) for j in empty[:10]) + (", ..." if empty.size > 10 else "")
+        which = "Column" if empty.size == 1 else "Columns"
+        raise ValueError(
+            f"{which} {names} of X (0-based) {'has' if empty.size == 1 else 'have'} no "
+            "observed value (every entry is NaN, or only rows of sample weight 0 observe "
+            "it): a mixture cannot estimate a column it never sees. Drop the column or "
+            "fill it."
+        )
 
 
 def seeding_sample(source, random_state, max_rows=None):
@@ -180,6 +203,11 @@ def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_
     """
     order = canonical_order(family, X)
     weights = sample_weight[order] if sample_weight.size else np.ones(X.shape[0])
+    if getattr(family, "missing", False):
+        # A row with every value missing is no point to seed from.
+        observed = family.observed_rows(X)[order]
+        if not observed.all():
+            weights = weights * observed
     # The rows once in canonical order: every candidate's distances then come out
     # in that order, with no gather through the permutation per candidate.
     ordered = X[order]
@@ -294,6 +322,8 @@ def lloyd(
     progress=None,
     verbose=0,
     final_assignment=True,
+    start_iter=0,
+    on_iteration=None,
 ):
     """Lloyd iterations from ``centers``, one pass over the source each, as scikit-learn's.
 
@@ -331,13 +361,21 @@ def lloyd(
         Print every iteration as scikit-learn does.
     final_assignment : bool, default=True
         Assign the rows to the final centres after the last iteration.
+    start_iter : int, default=0
+        Iterations already run (resuming a checkpoint): ``centers`` are the
+        centres after them and ``labels``, when tracked, holds their last
+        assignment, which is then kept.
+    on_iteration : callable, optional
+        ``on_iteration(centers, n_iter)`` after every iteration that moved the
+        centres without ending the run (the state between two iterations;
+        ``labels`` then holds the assignment that gave them).
 
     Returns
     -------
     KMeansResult
     """
     centers = np.array(centers, dtype=np.float64)
-    if labels is not None:
+    if labels is not None and start_iter == 0:
         labels[:] = -1
     # The inertia of every iteration costs a distance per row; Lloyd needs only
     # the sums, so it is computed where something shows it (families that can
@@ -348,8 +386,9 @@ def lloyd(
         options["inertia"] = False
     stats = None
     strict = converged = False
-    n_iter = 0
-    for i in range(max_iter):
+    n_iter = start_iter
+    for i in range(start_iter, max_iter):
+        test_hook("lloyd")
         stats = _chunk_pass(
             family,
             source,
@@ -383,6 +422,8 @@ def lloyd(
             break
         if stop:
             break
+        if on_iteration is not None and n_iter < max_iter:
+            on_iteration(centers, n_iter)
     if final_assignment and stats is not None and (not strict or options):
         # After strict convergence the labels stand; only the inertia is missing.
         stats = _chunk_pass(
@@ -460,6 +501,8 @@ def kmeans(
     progress=None,
     verbose=0,
     final_assignment=True,
+    state=None,
+    on_state=None,
 ):
     """Weighted k-means over a source: ``n_init`` runs of initial centres, then Lloyd passes.
 
@@ -499,6 +542,14 @@ def kmeans(
         (for example those a callable ``init`` returned) and returns them.
     callback, progress, verbose, final_assignment
         See :func:`lloyd`.
+    state : dict, optional
+        A state ``on_state`` was given (a checkpoint's): the runs continue
+        from it, with ``random_state`` already set to its ``"rng"``.
+    on_state : callable, optional
+        ``on_state(make_state)`` between two Lloyd iterations and after every
+        run; ``make_state()`` returns the complete state to continue from
+        (the run in progress with its centres, iterations and labels, the
+        best run so far, the generator's state), as plain data.
 
     Returns
     -------
@@ -508,14 +559,38 @@ def kmeans(
     if threshold is None:
         _, variance = data_moments(source, family.column_moments)
         threshold = tol * float(np.mean(variance))
-    best = None
-    for _ in range(n_init):
-        centers = initial_centers(family, source, n_clusters, init, random_state)
-        if check_centers is not None:
-            centers = check_centers(centers)
-        if verbose:
-            print("Initialization complete")
-        buffer = np.empty(source.n_samples, dtype=np.int32) if labels else None
+    best, first, run = None, 0, None
+    if state is not None:
+        best, first, run = state["best"], state["run"], state["current"]
+
+    def make_state(index, current):
+        return {
+            "run": index,
+            "current": current,
+            "best": best,
+            "rng": random_state.get_state(legacy=True),
+        }
+
+    for index in range(first, n_init):
+        if run is not None:
+            # The run in progress when the state was saved (its centres were drawn).
+            centers, start_iter, buffer = run["centers"], run["n_iter"], run["labels"]
+            run = None
+        else:
+            centers = initial_centers(family, source, n_clusters, init, random_state)
+            if check_centers is not None:
+                centers = check_centers(centers)
+            if verbose:
+                print("Initialization complete")
+            start_iter = 0
+            buffer = np.empty(source.n_samples, dtype=np.int32) if labels else None
+        on_iteration = None
+        if on_state is not None:
+
+            def on_iteration(centers, n_iter, index=index, buffer=buffer):
+                current = {"centers": centers, "n_iter": n_iter, "labels": buffer}
+                on_state(lambda: make_state(index, current))
+
         result = lloyd(
             family,
             source,
@@ -527,6 +602,8 @@ def kmeans(
             progress=progress,
             verbose=verbose,
             final_assignment=final_assignment,
+            start_iter=start_iter,
+            on_iteration=on_iteration,
         )
         if best is None or (
             result.inertia < best.inertia
@@ -536,6 +613,8 @@ def kmeans(
             )
         ):
             best = result
+        if on_state is not None:
+            on_state(lambda index=index: make_state(index + 1, None))
     return best
 
 
@@ -574,6 +653,20 @@ def _farthest_chunk(family, X_chunk, w_chunk, centers, n_rows):
         np.asarray(weights, dtype=np.float64)[top],
         n_rows,
     )
+
+
+class _Rows:
+    """Per-row values of consecutive chunks, concatenated by ``+`` (left operand first)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __add__(self, other):
+        return _Rows(np.concatenate([self.values, other.values]))
+
+
+def _observed_rows(family, X_chunk, w_chunk):
+    return _Rows(family.observed_rows(X_chunk))
 
 
 def seed_indices(n_samples, n_components, sample_weight, random_state):
@@ -648,7 +741,13 @@ def initial_stats(family, source, init_params, random_state):
         rows, weights = seeding_sample(source, random_state)
         indices = kmeans_plusplus(family, rows, weights, K, random_state)
         return _seed_stats(family, rows[indices])
-    indices = seed_indices(source.n_samples, K, source.all_weights(), random_state)
+    weights = source.all_weights()
+    if getattr(family, "missing", False):
+        # Seeds are drawn among the rows with at least one observed value.
+        observed = source.map_reduce(partial(_observed_rows, family)).values
+        if not observed.all():
+            weights = (weights if weights.size else np.ones(observed.size)) * observed
+    indices = seed_indices(source.n_samples, K, weights, random_state)
     return _seed_stats(family, source.take(indices)[0])
 
 

@@ -12,6 +12,7 @@ import math
 import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import logsumexp
@@ -36,7 +37,6 @@ from ._sources import (
 )
 from ._threads import kernel_threads
 from ._verbose import VerboseMixin
-from ._version import __version__
 
 
 class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
@@ -110,6 +110,15 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
     # -- hooks a family estimator provides -------------------------------------------
     #: The family class (``fastem.families.Family``) of this estimator.
     _family_class = None
+
+    #: Whether NaN in the data means a missing value (marginalised, missing at random)
+    #: instead of an error: validation, chunk checks and the ``allow_nan`` tag follow it.
+    _allow_nan: ClassVar[bool] = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._allow_nan
+        return tags
 
     @abstractmethod
     def _make_family(self, n_features, dtype=np.float64, shift=None):
@@ -192,7 +201,12 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                     "the data (e.g. divide by its largest magnitude) or the sample weights "
                     "(only their ratios matter), then fit again."
                 ) from exc
-        return self._make_family(source.n_features, source.dtype, shift)
+        family = self._make_family(source.n_features, source.dtype, shift)
+        missing = getattr(source, "has_missing", None)
+        if missing is not None and hasattr(family, "missing"):
+            # Known from the pass that found the centre: complete data never looks again.
+            family.missing = missing
+        return family
 
     def save(self, path):
         """Save the mixture to a portable ``.npz`` file; read it back with :func:`fastem.load`.
@@ -211,6 +225,7 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
             X,
             dtype=[np.float64, np.float32],
             ensure_min_samples=2 if reset else 1,
+            ensure_all_finite="allow-nan" if self._allow_nan else True,
             reset=reset,
             order="C",
         )
@@ -359,12 +374,13 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         with kernel_threads(self.n_jobs):
             return np.concatenate([self._predict(chunk) for chunk, _ in source.chunks()])
 
-    @staticmethod
-    def _check_chunk(rows):
+    @classmethod
+    def _check_chunk(cls, rows):
         """Validate and convert one raw chunk of an out-of-core source (floats, finite).
 
-        A static method: Dask ships it to the workers, which must not need the
-        estimator (nor what its callback holds).
+        NaN (a missing value) passes where the class allows it (``_allow_nan``);
+        infinity never does. A class method: Dask ships it to the workers, which
+        must not need the estimator (nor what its callback holds).
         """
         rows = np.asarray(rows)
         if rows.ndim != 2:
@@ -381,7 +397,12 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                 raise ValueError(f"Rows must be real numbers, got dtype {rows.dtype}.")
             else:
                 rows = rows.astype(np.float64)
-        if not np.all(np.isfinite(rows)):
+        if cls._allow_nan:
+            if np.any(np.isinf(rows)):
+                raise ValueError(
+                    "Input X contains infinity (NaN is allowed and means a missing value)."
+                )
+        elif not np.all(np.isfinite(rows)):
             raise ValueError("Input X contains NaN or infinity.")
         _check_magnitude(rows)
         return np.ascontiguousarray(rows)
@@ -390,9 +411,11 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         """The source of rows for ``fit``, validated as far as can be without a pass."""
         chunk_size = self.chunk_size
         if adapter_for(X) is not None or is_out_of_core(X):
-            return make_source(
+            source = make_source(
                 X, sample_weight, chunk_size=chunk_size, check_chunk=self._check_chunk
             )
+            source.allow_nan = self._allow_nan
+            return source
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -406,7 +429,7 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                 f"positive weight, got {np.count_nonzero(sample_weight)}."
             )
         if sample_weight.size:
-            X = neutralise_zero_weight_rows(X, sample_weight)
+            X = neutralise_zero_weight_rows(X, sample_weight, allow_nan=self._allow_nan)
         self._check_values(X)
         return ArraySource(X, sample_weight, chunk_size=chunk_size)
 
@@ -458,7 +481,7 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                     )
                 state = None
                 if checkpoint is not None:
-                    header["data"] = _data_fingerprint(source)
+                    header["data"] = _checkpoint.source_fingerprint(source)
                     state = checkpoint.start(header)
                 if mode == "online":
                     self._fit_online(source, batch_size, n_epochs, checkpoint, state)
@@ -476,11 +499,6 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
 
     def _checkpoint_header(self, mode, batch_size, n_epochs):
         """What a checkpoint must share with this fit to be resumed by it (no data yet)."""
-        params = {
-            name: _checkpoint.parameter_token(value)
-            for name, value in self.get_params(deep=False).items()
-            if name not in _checkpoint.IGNORED_PARAMETERS
-        }
         if mode == "online":
             warm = self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_")
         else:
@@ -492,13 +510,8 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                 for name in (*self._attributes_for_fitted, "covariances_", "lower_bound_")
             }
             start = "warm start from " + _checkpoint.parameter_token(repr(sorted(fitted.items())))
-        return {
-            "class": type(self).__name__,
-            "fastem": __version__,
-            "fit": {"mode": mode, "batch_size": batch_size, "n_epochs": n_epochs},
-            "params": params,
-            "start": start,
-        }
+        fit = {"mode": mode, "batch_size": batch_size, "n_epochs": n_epochs}
+        return _checkpoint.estimator_header(self, fit=fit, start=start)
 
     def _fit_exact(self, family, source, checkpoint=None, state=None):
         """``n_init`` runs of exact EM; the best is kept. Resumes ``state`` (a checkpoint's).
@@ -802,15 +815,6 @@ def _rows_per_call(source):
     return min(source.n_samples, source._chunk_rows())
 
 
-def _data_fingerprint(source):
-    """The checkpoint's data fingerprint, after the validating pass where it needs one."""
-    fingerprint = _checkpoint.data_fingerprint(source)
-    if fingerprint["rows"] is None and source.sequential:
-        _ = source.weight_sum  # an iterable: rows are counted and hashed in the first pass
-        fingerprint = _checkpoint.data_fingerprint(source)
-    return fingerprint
-
-
 def _check_magnitude(X):
     """A clear error for finite values whose squares the statistics cannot hold.
 
@@ -822,7 +826,8 @@ def _check_magnitude(X):
     """
     if X.size == 0:
         return
-    peak = max(abs(float(X.max())), abs(float(X.min())))
+    # fmax/fmin skip NaN (missing values); on data without NaN they are max/min.
+    peak = max(abs(float(np.fmax.reduce(X, axis=None))), abs(float(np.fmin.reduce(X, axis=None))))
     if peak > LARGEST_VALUE:
         exponent = math.floor(math.log10(peak))
         raise ValueError(

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from ._checkpoint import test_hook
 from ._init import (
     _random_resp,
     _relocate_empty,
@@ -79,6 +80,7 @@ class Parts:
 
 
 def _apply_all(funcs, X_chunk, w_chunk):
+    test_hook("estep")
     items, seconds = [], []
     for func in funcs:
         start = time.perf_counter()

@@ -25,6 +25,9 @@ class OnlineEMMixin:
             params = self._params_from_attributes()
         else:
             params = self._initial_params(family, batch, random_state)
+        if getattr(family, "missing", None) is not None:
+            # Known for this batch only: the batches to come are looked at one by one.
+            family.missing = None
         self._online = {"stats": None, "t": 0, "shift": family.shift, "dtype": X_batch.dtype}
         return family, params
 
@@ -83,7 +86,9 @@ class OnlineEMMixin:
                 f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
         sample_weight = self._validate_sample_weight(sample_weight, X)
-        X = neutralise_zero_weight_rows(X, sample_weight if sample_weight.size else None)
+        X = neutralise_zero_weight_rows(
+            X, sample_weight if sample_weight.size else None, allow_nan=self._allow_nan
+        )
         self._check_values(X)
         with kernel_threads(self.n_jobs, X.shape[0]):
             if first:

@@ -68,19 +68,22 @@ class ChunkReadError(ChunkError, OSError):
     """
 
 
-def neutralise_zero_weight_rows(rows, weights):
+def neutralise_zero_weight_rows(rows, weights, allow_nan=False):
     """``rows`` with finite values beyond :data:`LARGEST_VALUE` in rows of weight 0 set to 0.
 
     A row of weight 0 has no effect on a fit, but the kernels compute its
     features before they weigh them: ``x**2`` overflows beyond 1.3e154 and
     ``0 * inf`` is NaN. Such rows are replaced by zeros (in a copy; the
     caller's array is never written). Rows holding NaN or infinity are left
-    for the validation to reject, as for any other row.
+    for the validation to reject, as for any other row (with ``allow_nan``,
+    NaN is a missing value and only infinity is left).
 
     Parameters
     ----------
     rows : ndarray of shape (n_rows, n_features)
     weights : ndarray of shape (n_rows,) or None or empty
+    allow_nan : bool, default=False
+        NaN means a missing value (the estimator accepts it).
 
     Returns
     -------
@@ -103,9 +106,10 @@ def neutralise_zero_weight_rows(rows, weights):
         return rows
     candidates = rows[zero]
     with np.errstate(invalid="ignore"):
-        far = np.all(np.isfinite(candidates), axis=1) & np.any(
-            np.abs(candidates) > LARGEST_VALUE, axis=1
-        )
+        valid = ~np.any(np.isinf(candidates), axis=1) if allow_nan else None
+        if valid is None:
+            valid = np.all(np.isfinite(candidates), axis=1)
+        far = valid & np.any(np.abs(candidates) > LARGEST_VALUE, axis=1)
     if not far.any():
         return rows
     rows = np.array(rows, order="K")
@@ -134,6 +138,10 @@ class Source:
     zero_copy = False
     #: True for sources that are one ndarray in memory (``validate_data`` ran on it).
     in_memory = False
+    #: NaN in the rows means a missing value (set by an estimator that accepts it);
+    #: the chunk check (``check_chunk``) decides what passes, this only tells
+    #: :func:`neutralise_zero_weight_rows`.
+    allow_nan = False
 
     def __init__(self, chunk_size=None, check_chunk=None):
         self.chunk_size = chunk_size
@@ -159,7 +167,11 @@ class Source:
         if first is not None:
             rows, weights = first
             try:
-                self._validate(rows if weights is None else neutralise_zero_weight_rows(*first))
+                self._validate(
+                    rows
+                    if weights is None
+                    else neutralise_zero_weight_rows(*first, allow_nan=self.allow_nan)
+                )
             except (ValueError, TypeError) as exc:
                 raise self._chunk_error(exc, 0, 0, _length(rows)) from exc
 
@@ -227,7 +239,7 @@ class Source:
     def _checked(self, rows, weights, validate):
         """One raw chunk as ``(rows, float64 weights)``; validated on the first pass."""
         if weights is not None:
-            rows = neutralise_zero_weight_rows(rows, weights)
+            rows = neutralise_zero_weight_rows(rows, weights, allow_nan=self.allow_nan)
         if validate or not (
             isinstance(rows, np.ndarray) and rows.flags.c_contiguous and rows.dtype == self.dtype
         ):
@@ -553,7 +565,11 @@ class IterableSource(Source):
         except Exception as exc:
             raise self._chunk_error(exc, 0, 0, None, reading=True) from exc
         try:
-            self._validate(rows if weights is None else neutralise_zero_weight_rows(rows, weights))
+            self._validate(
+                rows
+                if weights is None
+                else neutralise_zero_weight_rows(rows, weights, allow_nan=self.allow_nan)
+            )
         except (ValueError, TypeError) as exc:
             raise self._chunk_error(exc, 0, 0, _length(rows)) from exc
         self._pending = (item, iterator)

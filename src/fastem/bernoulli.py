@@ -15,7 +15,21 @@ from ._mixture import Mixture
 from ._params import check_weights, fill_shared_doc
 from ._threads import kernel_threads
 from .families.bernoulli import BernoulliFamily, BernoulliParams
-from .families.binary import binary_csr, dense_binary_rows
+from .families.binary import binary_csr, dense_binary_rows, missing_columns
+
+
+def _check_observed(rows):
+    """Refuse training rows with a column (or every value) missing throughout."""
+    empty = missing_columns(rows)
+    if empty.size == rows.shape[1]:
+        raise ValueError("Input X has no observed value: every entry is NaN.")
+    if empty.size:
+        shown = ", ".join(str(j) for j in empty[:10]) + (" ..." if empty.size > 10 else "")
+        raise ValueError(
+            f"Input X has {empty.size} column{'s' if empty.size > 1 else ''} with no observed "
+            f"value (every entry NaN): column{'s' if empty.size > 1 else ''} {shown}. Drop "
+            "them: a feature never observed has no probability to estimate."
+        )
 
 
 def _check_means(means, n_components, n_features):
@@ -65,7 +79,7 @@ class BernoulliMixture(Mixture):
         empty (``N_k = 0``) gets weight 0 and probabilities 0.5 (the limit of
         any ``alpha > 0``), whatever ``alpha``.
     binarize : float or None, default=0.0
-        Threshold for binarising the input of every method (``fit``,
+        Threshold for binarising the input (NaN stays a missing value) of every method (``fit``,
         ``partial_fit``, ``predict``, ``predict_proba``, ``score_samples``,
         ``score``, ``bic``, ``aic``, and every chunk of an out-of-core source):
         values strictly above it become 1, all others 0, as in
@@ -113,6 +127,19 @@ class BernoulliMixture(Mixture):
 
     Notes
     -----
+    Missing values: NaN entries of dense input (in every method, and in the
+    chunks of out-of-core and Dask sources) are missing values, marginalised
+    under the assumption that they are missing at random: a row's likelihood
+    is the product over its observed features, and ``mu_kd`` is estimated
+    from the rows where feature d is observed,
+    ``mu_kd = (S_kd + alpha) / (O_kd + 2 alpha)`` with ``O_kd`` the weighted
+    responsibility of component k over those rows. A row with every value
+    missing gets the weights as its responsibilities. A column (or data) with
+    no observed value is a ``ValueError``, as is NaN in a sparse matrix, whose
+    implicit entries are zeros, not unknowns. Data without NaN is fitted
+    exactly as before (the same kernels on the same rows). Missing entries are
+    held in the same uint8 rows as the code 2.
+
     Dense rows are held as uint8 (a view of a bool array, otherwise one copy
     of one byte per entry) and processed in blocks, widened to float64, by two
     matrix products (scores ``X_b @ log_odds``, statistics ``X_b^T @ R_b``),
@@ -159,6 +186,8 @@ class BernoulliMixture(Mixture):
     }
     _family_class = BernoulliFamily
     _attributes_for_fitted = ("weights_", "means_")
+    #: NaN in dense input is a missing value, marginalised (see Notes).
+    _allow_nan = True
 
     def __init__(
         self,
@@ -209,6 +238,7 @@ class BernoulliMixture(Mixture):
         # Without a threshold the data must be binary, hence non-negative
         # (scikit-learn has no "binary only" tag).
         tags.input_tags.positive_only = self.binarize is None
+        tags.input_tags.allow_nan = True
         return tags
 
     # -- hooks of Mixture ------------------------------------------------------------------
@@ -226,13 +256,17 @@ class BernoulliMixture(Mixture):
             dtype="numeric",
             ensure_min_samples=2 if reset else 1,
             reset=reset,
+            ensure_all_finite="allow-nan",
         )
         if reset:
             # sample() returns rows in the user's dtype, not the kernels' (uint8 for bool).
             self._sample_dtype = X.dtype
         if sp.issparse(X):
             return binary_csr(X, self.binarize)
-        return dense_binary_rows(X, self.binarize)
+        rows = dense_binary_rows(X, self.binarize, allow_nan=True)
+        if reset:
+            _check_observed(rows)
+        return rows
 
     def _check_chunk(self, rows):
         """Validate one chunk of an out-of-core source into uint8 0/1 rows (``binarize``)."""
@@ -246,10 +280,10 @@ class BernoulliMixture(Mixture):
             raise ValueError(f"Every chunk must be a 2-D array of rows, got shape {rows.shape}.")
         if rows.dtype != np.bool_ and not np.issubdtype(rows.dtype, np.number):
             raise ValueError(f"Rows must be numeric or boolean, got dtype {rows.dtype}.")
-        if rows.dtype.kind == "f" and not np.all(np.isfinite(rows)):
-            raise ValueError("Input X contains NaN or infinity.")
+        if rows.dtype.kind == "f" and np.any(np.isinf(rows)):
+            raise ValueError("Input X contains infinity.")
         self._sample_dtype = rows.dtype
-        return dense_binary_rows(rows, self.binarize)
+        return dense_binary_rows(rows, self.binarize, allow_nan=True)
 
     def _check_init_parameters(self, n_features, dtype):
         if not np.isfinite(self.alpha):

@@ -125,6 +125,7 @@ class GaussianMixture(Mixture):
     }
     _family_class = GaussianFamily
     _attributes_for_fitted = ("weights_", "means_", "precisions_cholesky_")
+    _allow_nan = True
 
     def __init__(
         self,

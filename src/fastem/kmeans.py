@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _io
+from . import _checkpoint, _io
 from ._compat import Interval, StrOptions, _check_sample_weight
 from ._init import data_moments, initial_centers, kmeans
 from ._progress import Progress
@@ -312,7 +312,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return check
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        sample_weight=None,
+        *,
+        checkpoint=None,
+        checkpoint_every=0.0,
+        resume=True,
+        keep_checkpoint=False,
+    ):
         """Compute k-means clustering.
 
         Parameters
@@ -330,13 +340,49 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight ``m`` acts as ``m``
             copies of the row. Used by 'k-means++' and 'random' too.
+        checkpoint : str or os.PathLike, default=None
+            File for the state of the fit: after every Lloyd iteration (or at
+            most every ``checkpoint_every`` seconds) and after every run of
+            ``n_init``, the centres, iteration count, labels, the best run so
+            far and the random generator's state are written atomically. The
+            same call after a crash continues from it, and gives the model an
+            uninterrupted fit gives (bit for bit with the same number of
+            threads). A checkpoint made with other parameters or other data
+            is refused with an error that says what differs. None (the
+            default): no checkpoint.
+        checkpoint_every : float, default=0.0
+            Least seconds between two checkpoint writes; 0 writes after
+            every iteration.
+        resume : bool, default=True
+            Continue from ``checkpoint`` if the file exists; False starts
+            over (and overwrites it).
+        keep_checkpoint : bool, default=False
+            Keep the checkpoint, holding the final state, when the fit
+            completes; by default it is removed.
 
         Returns
         -------
         self : object
             Fitted estimator.
+
+        Notes
+        -----
+        A fit that raises (bad data, a failing chunk, KeyboardInterrupt)
+        leaves the estimator as it was before the call, and the checkpoint,
+        if any, usable.
         """
         self._validate_params()
+        if checkpoint is not None:
+            checkpoint = _checkpoint.Checkpoint(
+                checkpoint, checkpoint_every, resume=resume, keep=keep_checkpoint
+            )
+            # Taken before the fit draws from a RandomState given as random_state.
+            header = _checkpoint.estimator_header(self)
+        with _checkpoint.transaction(self):
+            self._fit(X, sample_weight, checkpoint, header if checkpoint is not None else None)
+        return self
+
+    def _fit(self, X, sample_weight, checkpoint, header):
         if self.algorithm == "elkan" and self.n_clusters == 1:
             warnings.warn(
                 "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' "
@@ -345,10 +391,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 stacklevel=2,
             )
         source = self._fit_source(X, sample_weight)
-        n_init = self._n_init = self._resolved_n_init()
+        n_init = self._resolved_n_init()
+        random_state = check_random_state(self.random_state)
+        state = on_state = None
         with kernel_threads(self.n_jobs, _rows_per_call(source)):
             if source.n_features is None:
                 source.peek()
+            if checkpoint is not None:
+                header["data"] = _checkpoint.source_fingerprint(source)
+                state = checkpoint.start(header)
+                if state is not None:
+                    _checkpoint.set_rng_state(random_state, state["rng"])
+                on_state = checkpoint.save
             mean, variance = data_moments(source, KMeansFamily.column_moments, weighted=False)
             _ = source.weight_sum  # completes the validating first pass
             self._check_source_size(source)
@@ -365,7 +419,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                     family,
                     source,
                     self.n_clusters,
-                    check_random_state(self.random_state),
+                    random_state,
                     self.max_iter,
                     init=init,
                     n_init=n_init,
@@ -375,9 +429,20 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                     callback=self.callback,
                     progress=progress,
                     verbose=self.verbose,
+                    state=state,
+                    on_state=on_state,
                 )
             finally:
                 progress.close()
+        if checkpoint is not None:
+            final = {
+                "run": n_init,
+                "current": None,
+                "best": result,
+                "rng": _checkpoint.rng_state(random_state),
+            }
+            checkpoint.finish(lambda: final)
+        self._n_init = n_init
         self.cluster_centers_ = result.centers.astype(dtype)
         self._n_features_out = self.n_clusters
         self.inertia_ = float(result.inertia)

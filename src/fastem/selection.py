@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _checkpoint
 from ._compat import Interval, StrOptions
 from ._init import kmeans_plusplus
 from ._mixture import Mixture, _rows_per_call
@@ -459,7 +460,17 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         return SHORT_EM_STARTS if self.strategy == "short-em" else base.n_init
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        sample_weight=None,
+        *,
+        checkpoint=None,
+        checkpoint_every=0.0,
+        resume=True,
+        keep_checkpoint=False,
+    ):
         """Fit every candidate and keep the best by the criterion.
 
         Parameters
@@ -472,13 +483,52 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, as in the estimator's ``fit``.
+        checkpoint : str or os.PathLike, default=None
+            File for the state of the search, written atomically at the start
+            of every stage (the short runs of "short-em", their continuation,
+            the runs of "em", the refit of the chosen model) and after every
+            pass over the data of the stages that read every row (at most
+            every ``checkpoint_every`` seconds): every start of every
+            candidate with its parameters, bounds and iterations, and the
+            random generator's state. The same call after a crash continues
+            from it (the short runs of "short-em", which read an in-memory
+            sample, start over with their stage) and gives the results an
+            uninterrupted search gives (bit for bit with the same number of
+            threads, except the times in ``results_["fit_time"]``). A
+            checkpoint made with other parameters (the estimator's included)
+            or other data is refused with an error that says what differs.
+        checkpoint_every : float, default=0.0
+            Least seconds between two checkpoint writes within a stage.
+        resume : bool, default=True
+            Continue from ``checkpoint`` if the file exists; False starts over.
+        keep_checkpoint : bool, default=False
+            Keep the checkpoint when the search completes; by default it is
+            removed.
 
         Returns
         -------
         self : object
             The fitted selector.
+
+        Notes
+        -----
+        A search that raises (bad data, a failing chunk, KeyboardInterrupt)
+        leaves the selector as it was before the call, and the checkpoint,
+        if any, usable.
         """
         self._validate_params()
+        header = None
+        if checkpoint is not None:
+            checkpoint = _checkpoint.Checkpoint(
+                checkpoint, checkpoint_every, resume=resume, keep=keep_checkpoint
+            )
+            # Taken before the search draws from a RandomState given as random_state.
+            header = _checkpoint.estimator_header(self, deep=True)
+        with _checkpoint.transaction(self):
+            self._fit(X, sample_weight, checkpoint, header)
+        return self
+
+    def _fit(self, X, sample_weight, checkpoint, header):
         base = clone(self._base_estimator())
         if self.random_state is not None:
             base.set_params(random_state=self.random_state)
@@ -488,25 +538,42 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         template._validate_params()
         source = template._fit_source(X, sample_weight)
         counter = self._counter = PassCounter(source)
+        self._saver = None
         try:
             with kernel_threads(base.n_jobs, _rows_per_call(source)):
                 if source.n_features is None:
                     source.peek()
+                state = None
+                if checkpoint is not None:
+                    header["data"] = _checkpoint.source_fingerprint(source)
+                    state = checkpoint.start(header)
                 template._fit_family(source)
                 weight_sum = source.weight_sum
                 template._check_source_size(source)
                 candidates = self._make_candidates(base, ks, kinds, source)
-                self._run(candidates, source, base)
-                evaluations = self._evaluate([c for c in candidates if c.best is not None], source)
-                for candidate, evaluation in evaluations:
-                    candidate.evaluation = evaluation
-                best = self._choose(candidates, weight_sum)
-                if best is not None and self.refit_tol is not None:
-                    self._refit(best, source, weight_sum)
+                if checkpoint is not None:
+                    self._saver = _SearchCheckpoint(checkpoint, candidates, counter, base, state)
+                stage = None if state is None else state["stage"]
+                if stage in ("refit", "done"):
+                    best = self._saver.restore_chosen()
+                else:
+                    self._run(candidates, source, base, stage)
+                    evaluations = self._evaluate(
+                        [c for c in candidates if c.best is not None], source
+                    )
+                    for candidate, evaluation in evaluations:
+                        candidate.evaluation = evaluation
+                    best = self._choose(candidates, weight_sum)
+                if best is not None and self.refit_tol is not None and stage != "done":
+                    self._refit(best, source, weight_sum, resumed=stage == "refit")
+                n_passes = counter.n_passes
+                if self._saver is not None:
+                    n_passes += self._saver.passes_before
+                    self._saver.finish(best)
         finally:
             counter.release()
-            del self._counter
-        self.n_passes_ = counter.n_passes
+            del self._counter, self._saver
+        self.n_passes_ = n_passes
         self.criterion_ = self.criterion
         self._set_results(candidates, weight_sum)
         self._set_best(best, candidates, template, source)
@@ -656,32 +723,54 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         run.key = key
         candidate.runs.append(run)
 
-    def _advance(self, runs, source, **kwargs):
+    def _advance(self, runs, source, stage=None, **kwargs):
+        """Advance ``runs`` together; a checkpoint of ``stage`` at its start and per pass.
+
+        ``stage`` None (the short runs on a sample) writes no checkpoint.
+        """
         counter = self._counter
         callback = self.callback
+        saver = self._saver if stage is not None else None
+        if saver is not None:
+            saver.save(stage, force=True)
 
         def on_pass(n_live):
+            if saver is not None:
+                saver.save(stage)
             if callback is not None:
-                callback(counter.n_passes, n_live)
+                callback(
+                    counter.n_passes + (0 if self._saver is None else self._saver.passes_before),
+                    n_live,
+                )
 
         return advance(runs, source, on_pass=on_pass, **kwargs)
 
-    def _run(self, candidates, source, base):
-        states = self._random_states(base, candidates)
-        for candidate in candidates:
-            candidate.n_starts = self._starts(base, candidate.n_components)
-        if self.strategy == "em":
-            self._initial_runs(candidates, source, states, lambda c: c.n_starts)
-            self._advance([run for c in candidates for run in c.runs], source)
+    def _run(self, candidates, source, base, stage=None):
+        """The starts of every candidate, run; ``stage`` resumes a checkpoint's stage."""
+        if stage is not None:
+            # Every start as the checkpoint left it: no initialisation to run again.
+            self._saver.restore_runs()
         else:
-            self._short_em(candidates, source, states, base.random_state)
+            states = self._random_states(base, candidates)
+            for candidate in candidates:
+                candidate.n_starts = self._starts(base, candidate.n_components)
+        if self.strategy == "em":
+            if stage is None:
+                self._initial_runs(candidates, source, states, lambda c: c.n_starts)
+            self._advance([run for c in candidates for run in c.runs], source, "em")
+        elif stage == "continue":
+            self._advance([run for c in candidates for run in c.runs], source, "continue")
+        else:
+            self._short_em(
+                candidates, source, None if stage else states, base.random_state, resumed=stage
+            )
         for candidate in candidates:
             if candidate.error is None and not candidate.runs:
                 errors = candidate.init_errors or [ValueError("no start succeeded")]
                 candidate.fail(errors[0])
             self._pick_run(candidate, source)
 
-    def _short_em(self, candidates, source, states, seed):
+    def _short_em(self, candidates, source, states, seed, resumed=None):
         """emEM: many short runs together, the best few of each candidate continued.
 
         The first start of every candidate is the estimator's own
@@ -689,20 +778,29 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         runs read a uniform sample of at most :data:`SHORT_EM_ROWS` rows held in
         memory (every row for smaller data), so that many starts
         cost no pass over a large source; the runs kept are then continued on
-        every row.
+        every row. ``resumed="short"``: the runs were restored from a
+        checkpoint taken at the start of the short stage (the sample is drawn
+        again from the generator's state of then).
         """
-        self._initial_runs(candidates, source, states, lambda c: 1)
+        if resumed is None:
+            self._initial_runs(candidates, source, states, lambda c: 1)
+        if self._saver is not None:
+            self._saver.before_sample(resumed)
         rows, weights, everything = self._short_sample(source, seed)
         if everything and source.in_memory:
             short_source = source
         else:
             short_source = ArraySource(rows, weights)
-        self._seeded_runs(
-            candidates, states, lambda c: c.n_starts - 1, rows, weights, short_source
-        )
-        for candidate in candidates:
-            for run in candidate.runs:
-                run.max_iter = min(run.max_iter, self.short_iter)
+        if resumed is None:
+            self._seeded_runs(
+                candidates, states, lambda c: c.n_starts - 1, rows, weights, short_source
+            )
+            for candidate in candidates:
+                for run in candidate.runs:
+                    run.max_iter = min(run.max_iter, self.short_iter)
+        if self._saver is not None:
+            # The stage's start: the starts are drawn (those of k-means read the data).
+            self._saver.save("short", force=True)
         self._advance([run for c in candidates for run in c.runs], short_source)
         continued = []
         for candidate in candidates:
@@ -722,7 +820,7 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
                     candidate.seconds += run.seconds
             candidate.runs = kept
             continued.extend(kept)
-        self._advance(continued, source)
+        self._advance(continued, source, "continue")
 
     def _short_sample(self, source, seed):
         """Rows (and weights) of the short runs: every row, or a uniform sample.
@@ -848,13 +946,21 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
             )
         return best
 
-    def _refit(self, best, source, weight_sum):
+    def _refit(self, best, source, weight_sum, resumed=False):
+        """Continue the chosen model to ``refit_tol``; ``resumed``: a checkpoint's refit."""
         run = best.best
-        run.continue_with(tol=self.refit_tol, max_iter=run.n_iter + REFIT_MAX_ITER)
-        if not run.live:
-            return
-        n_iter, spent = run.n_iter, run.seconds
-        self._advance([run], source)
+        if resumed:
+            if self._saver.refit_from is None:
+                return  # the chosen model needed no refit
+            n_iter, spent = self._saver.refit_from, run.seconds
+        else:
+            run.continue_with(tol=self.refit_tol, max_iter=run.n_iter + REFIT_MAX_ITER)
+            if not run.live:
+                return
+            n_iter, spent = run.n_iter, run.seconds
+        if self._saver is not None:
+            self._saver.chosen, self._saver.refit_from = best, n_iter
+        self._advance([run], source, "refit")
         best.seconds += run.seconds - spent
         if run.error is not None:
             # The continuation's last M-step failed (a covariance became
@@ -1082,6 +1188,138 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         aic : float
         """
         return self._best().aic(X)
+
+
+class _SearchCheckpoint:
+    """The checkpoint of a search: what :meth:`MixtureSelector.fit` saves and restores.
+
+    The state lists every start of every candidate (parameters, bounds,
+    iterations, tolerance, errors) and the candidates' bookkeeping, the stage
+    the search is in, the passes made so far, and the state of the random
+    generator of the search (``random_state``, a ``RandomState``), before and
+    after the sample of the short runs was drawn.
+    """
+
+    def __init__(self, checkpoint, candidates, counter, base, state):
+        self.checkpoint = checkpoint
+        self.candidates = candidates
+        self.counter = counter
+        # The passes before the search proper (the data centre, the validating
+        # pass), which a resumed fit makes again: the state counts the others.
+        self.setup_passes = counter.n_passes
+        rng = base.random_state
+        self.rng = rng if isinstance(rng, np.random.RandomState) else None
+        self.state = state
+        self.passes_before = 0 if state is None else int(state["n_passes"])
+        self.rng_sample = None if state is None else state["rng_sample"]
+        self.chosen = None
+        self.sample_mark = None
+        self.refit_from = None if state is None else state["refit_from"]
+
+    # -- saving ---------------------------------------------------------------------------
+    def before_sample(self, resumed):
+        """The generator's state before the sample of the short runs (set back on resume)."""
+        # The sample is drawn again on resume: its pass belongs to the stage.
+        self.sample_mark = self.counter.n_passes
+        if self.rng is None:
+            return
+        if resumed == "short" and self.rng_sample is not None:
+            _checkpoint.set_rng_state(self.rng, self.rng_sample)
+        self.rng_sample = _checkpoint.rng_state(self.rng)
+
+    def save(self, stage, force=False):
+        self.checkpoint.save(lambda: self._state(stage), force=force)
+
+    def _state(self, stage):
+        passes = self.sample_mark if stage == "short" else self.counter.n_passes
+        return {
+            "stage": stage,
+            "n_passes": self.passes_before + passes - self.setup_passes,
+            "rng": None if self.rng is None else _checkpoint.rng_state(self.rng),
+            "rng_sample": self.rng_sample,
+            "chosen": None if self.chosen is None else self.chosen.index,
+            "refit_from": self.refit_from,
+            "candidates": [_candidate_state(c) for c in self.candidates],
+        }
+
+    def finish(self, best):
+        """The search completed: keep its final state (``keep_checkpoint``) or remove the file."""
+        self.chosen = best
+        self.checkpoint.finish(lambda: self._state("done"))
+
+    # -- restoring ------------------------------------------------------------------------
+    def restore_runs(self):
+        """Every candidate's starts and bookkeeping as saved; the generator as it was."""
+        state = self.state
+        if self.rng is not None and state["rng"] is not None and state["stage"] != "short":
+            _checkpoint.set_rng_state(self.rng, state["rng"])
+        for candidate, saved in zip(self.candidates, state["candidates"], strict=True):
+            candidate.error = saved["error"]
+            candidate.init_errors = [ValueError(message) for message in saved["init_errors"]]
+            candidate.seconds = saved["seconds"]
+            candidate.n_starts = saved["n_starts"]
+            candidate.runs = [_restored_run(candidate, run) for run in saved["runs"]]
+
+    def restore_chosen(self):
+        """A checkpoint of the refit: the runs, the picks, the evaluations and the choice."""
+        self.restore_runs()
+        for candidate, saved in zip(self.candidates, self.state["candidates"], strict=True):
+            if saved["best"] is not None:
+                candidate.best = candidate.runs[saved["best"]]
+                candidate.best.degenerate = saved["degenerate"]
+            candidate.degenerate = saved["degenerate"]
+            if saved["evaluation"] is not None:
+                candidate.evaluation = _Evaluation(*saved["evaluation"])
+        return self.candidates[self.state["chosen"]]
+
+
+def _candidate_state(candidate):
+    best = candidate.best
+    evaluation = candidate.evaluation
+    return {
+        "error": candidate.error,
+        "init_errors": [" ".join(str(e).split()) for e in candidate.init_errors],
+        "seconds": float(candidate.seconds),
+        "n_starts": int(candidate.n_starts),
+        "runs": [
+            {
+                "params": run.params,
+                "scalars": np.array([run.lower_bound, run.tol, run.seconds], dtype=np.float64),
+                "lower_bounds": np.asarray(run.lower_bounds, dtype=np.float64),
+                "n_iter": int(run.n_iter),
+                "max_iter": int(run.max_iter),
+                "converged": bool(run.converged),
+                "error": run.error,
+            }
+            for run in candidate.runs
+        ],
+        "best": None if best is None else candidate.runs.index(best),
+        "degenerate": candidate.degenerate,
+        "evaluation": (
+            None
+            if evaluation is None
+            else np.array([evaluation.log_likelihood, evaluation.entropy], dtype=np.float64)
+        ),
+    }
+
+
+def _restored_run(candidate, saved):
+    lower_bound, tol, seconds = (float(v) for v in saved["scalars"])
+    run = Run(
+        candidate.family,
+        saved["params"],
+        reg=candidate.estimator._reg(),
+        tol=tol,
+        max_iter=saved["max_iter"],
+        tag=candidate,
+    )
+    run.lower_bound = lower_bound
+    run.lower_bounds = [float(v) for v in saved["lower_bounds"]]
+    run.n_iter = saved["n_iter"]
+    run.converged = saved["converged"]
+    run.error = saved["error"]
+    run.seconds = seconds
+    return run
 
 
 def _tied(a, b):

@@ -7,13 +7,13 @@ import warnings
 
 from fastem import __version__
 
-from . import demo, fit, segment, select
+from . import demo, fit, impute, segment, select
 from .errors import one_line
 from .parser import PROG, SharedOptions
 from .progress import end_progress_line
 
 #: The modules that each add a group of subcommands, in the order ``--help`` lists them.
-_COMMAND_MODULES = (fit, select, segment, demo)
+_COMMAND_MODULES = (fit, impute, select, segment, demo)
 
 
 def build_parser():

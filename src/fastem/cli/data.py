@@ -16,6 +16,18 @@ EVAL_CHUNK = 1 << 20
 
 
 # -- CSV ---------------------------------------------------------------------------------------
+#: CSV cells read as missing values (compared without case and surrounding spaces).
+MISSING_TOKENS = frozenset({"", "na", "nan"})
+
+
+def _cell(text):
+    """A CSV cell as a float; NaN for a missing value (see :data:`MISSING_TOKENS`)."""
+    text = text.strip()
+    if text.lower() in MISSING_TOKENS:
+        return np.nan
+    return float(text)
+
+
 def _locate_csv_problem(lines, name, skip_header, columns, delimiter):
     """Line and column of the first cell NumPy could not read, or None."""
     n_columns = None
@@ -41,38 +53,54 @@ def _locate_csv_problem(lines, name, skip_header, columns, delimiter):
             )
         for j in range(len(cells)) if columns is None else columns:
             try:
-                float(cells[j])
+                _cell(cells[j])
             except ValueError:
                 hint = " (a header line? add --skip-header)" if lineno == 1 else ""
                 return (
                     f"{name}: line {lineno}, column {j + 1}: {cells[j].strip()!r} "
-                    f"is not a number{hint}"
+                    f"is not a number (nor a missing value: empty, NA, NaN){hint}"
                 )
     return None
 
 
+def _loadtxt(source, skip_header, columns, delimiter, converters=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+        return np.loadtxt(
+            source,
+            delimiter=delimiter,
+            skiprows=int(skip_header),
+            usecols=columns,
+            ndmin=2,
+            dtype=np.float64,
+            comments="#",
+            converters=converters,
+        )
+
+
 def _read_csv(source, name, skip_header, columns, delimiter):
-    """Parse numeric CSV with NumPy's fast reader, diagnosing failures by a second look."""
+    """Parse numeric CSV with NumPy's fast reader, diagnosing failures by a second look.
+
+    Empty fields, ``NA`` and ``NaN`` (any case) are missing values (NaN). The
+    fast reader takes files of plain numbers; a file it refuses is read again
+    cell by cell with the missing-value tokens, and only a file that still
+    fails is an error, located to its line and column.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            X = np.loadtxt(
-                source,
-                delimiter=delimiter,
-                skiprows=int(skip_header),
-                usecols=columns,
-                ndmin=2,
-                dtype=np.float64,
-                comments="#",
-            )
+        X = _loadtxt(source, skip_header, columns, delimiter)
     except ValueError as exc:
         if isinstance(source, io.StringIO):
-            lines = source.getvalue().splitlines()
-        else:
-            with open(source, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        problem = _locate_csv_problem(lines, name, skip_header, columns, delimiter)
-        raise CliError(problem or f"{name}: {exc}") from None
+            source.seek(0)
+        try:
+            X = _loadtxt(source, skip_header, columns, delimiter, converters=_cell)
+        except ValueError:
+            if isinstance(source, io.StringIO):
+                lines = source.getvalue().splitlines()
+            else:
+                with open(source, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            problem = _locate_csv_problem(lines, name, skip_header, columns, delimiter)
+            raise CliError(problem or f"{name}: {exc}") from None
     if X.size == 0:
         raise CliError(f"{name}: no data rows")
     return X
@@ -161,7 +189,7 @@ def data_from_args(args, float32=False):
     )
 
 
-def row_blocks(X, rows=EVAL_CHUNK):
+def row_blocks(X, rows=EVAL_CHUNK, check_chunk=None):
     """Consecutive blocks of at most ``rows`` rows of ``X``, covering every row once.
 
     Parameters
@@ -170,6 +198,10 @@ def row_blocks(X, rows=EVAL_CHUNK):
         Rows from :func:`read_data`.
     rows : int, default=EVAL_CHUNK
         Rows per block.
+    check_chunk : callable, optional
+        The validation of a block read from a memory map: the model's own
+        (``model._check_chunk``), so that what its ``fit`` accepts (NaN as a
+        missing value) is read. By default finite numbers only.
 
     Yields
     ------
@@ -178,7 +210,7 @@ def row_blocks(X, rows=EVAL_CHUNK):
         requested ahead of use and the blocks are writable views.
     """
     if is_out_of_core(X):
-        for block, _ in make_source(X, chunk_size=rows).chunks():
+        for block, _ in make_source(X, chunk_size=rows, check_chunk=check_chunk).chunks():
             yield block
         return
     for start in range(0, X.shape[0], rows):

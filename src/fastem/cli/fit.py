@@ -1,8 +1,6 @@
 """``fastem fit``, ``predict``, ``score``, ``sample`` and ``info``: one model at a time."""
 
 import argparse
-import contextlib
-import functools
 import json
 import math
 import sys
@@ -11,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from .data import check_output, data_from_args, write_array
-from .errors import CliError
 from .models import check_k, describe, evaluate, fit_statistics, load_model, make_estimator
 from .parser import add_data_argument, add_model_argument, positive_int
 from .progress import fit_with_progress
@@ -24,14 +21,12 @@ def _cmd_fit(args):
     check_k([args.k], X.shape[0])
     model = make_estimator(args.family, args.k, args, args.covariance)
     # -- --checkpoint: the fit's state in a file; rerunning the command resumes --
-    checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint:
-        if args.family == "kmeans":
-            raise CliError("--checkpoint is available for the gaussian and bernoulli families")
-        if Path(checkpoint).exists() and not args.quiet:
-            print(f"resuming from the checkpoint {checkpoint}", file=sys.stderr)
-    with _fit_arguments(model, checkpoint=checkpoint or None):
-        elapsed = fit_with_progress(model, X, quiet=args.quiet)
+    fit_params = {}
+    if getattr(args, "checkpoint", None):
+        fit_params["checkpoint"] = args.checkpoint
+        if Path(args.checkpoint).exists() and not args.quiet:
+            print(f"resuming from the checkpoint {args.checkpoint}", file=sys.stderr)
+    elapsed = fit_with_progress(model, X, quiet=args.quiet, **fit_params)
     # -- end of --checkpoint --
     stats = fit_statistics(model, X)
     if args.output:
@@ -66,24 +61,6 @@ def _cmd_fit(args):
     if args.output:
         print(f"  saved to         {args.output}")
     return 0
-
-
-@contextlib.contextmanager
-def _fit_arguments(model, **fit_params):
-    """``model.fit`` takes ``fit_params`` (those not None) while the block runs.
-
-    :func:`fastem.cli.progress.fit_with_progress` calls ``model.fit(X)``; this
-    passes ``checkpoint`` through it without changing the model's parameters.
-    """
-    fit_params = {name: value for name, value in fit_params.items() if value is not None}
-    if not fit_params:
-        yield
-        return
-    model.fit = functools.partial(type(model).fit, model, **fit_params)
-    try:
-        yield
-    finally:
-        del model.fit
 
 
 def _cmd_predict(args):

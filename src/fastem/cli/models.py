@@ -144,7 +144,8 @@ def evaluate(model, X, method):
     """
     if not hasattr(model, method):
         raise CliError(f"{method} is not defined for a {type(model).__name__} model")
-    return np.concatenate([getattr(model, method)(block) for block in row_blocks(X)])
+    blocks = row_blocks(X, check_chunk=getattr(model, "_check_chunk", None))
+    return np.concatenate([getattr(model, method)(block) for block in blocks])
 
 
 def _n_parameters(model):
@@ -177,7 +178,8 @@ def fit_statistics(model, X):
     """
     n_samples = X.shape[0]
     if isinstance(model, KMeans):
-        inertia = -sum(model.score(block) for block in row_blocks(X))
+        blocks = row_blocks(X, check_chunk=model._check_chunk)
+        inertia = -sum(model.score(block) for block in blocks)
         return {
             "inertia": inertia,
             "mean_sq_distance": inertia / n_samples,

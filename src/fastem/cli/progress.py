@@ -97,7 +97,7 @@ def end_progress_line():
         _active.end_line()
 
 
-def fit_with_progress(model, X, *, quiet=False, label=""):
+def fit_with_progress(model, X, *, quiet=False, label="", **fit_params):
     """Fit ``model`` on ``X`` with progress on standard error.
 
     The progress is fed by the estimator's ``callback`` parameter, set for the
@@ -115,6 +115,8 @@ def fit_with_progress(model, X, *, quiet=False, label=""):
         Show no progress.
     label : str, default=""
         Prefix of the progress lines.
+    **fit_params
+        Further arguments of ``model.fit`` (``checkpoint``).
 
     Returns
     -------
@@ -124,10 +126,12 @@ def fit_with_progress(model, X, *, quiet=False, label=""):
     global _active
     start = perf_counter()
     if quiet:
-        model.fit(X)
+        model.fit(X, **fit_params)
         return perf_counter() - start
     original = model.callback
-    progress = FitProgress(sys.stderr, n_init=model.n_init, max_iter=model.max_iter, label=label)
+    # KMeans's n_init="auto" is one run or ten; the lines then count the runs seen.
+    n_init = model.n_init if isinstance(model.n_init, int) else 1
+    progress = FitProgress(sys.stderr, n_init=n_init, max_iter=model.max_iter, label=label)
 
     def callback(iteration, lower_bound):
         progress.update(iteration, lower_bound)
@@ -136,7 +140,7 @@ def fit_with_progress(model, X, *, quiet=False, label=""):
     model.set_params(callback=callback)
     _active = progress
     try:
-        model.fit(X)
+        model.fit(X, **fit_params)
     finally:
         progress.end_line()
         _active = None

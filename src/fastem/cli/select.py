@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
@@ -154,8 +155,13 @@ def _cmd_select(args):
     )
     progress = None if args.quiet else _SearchProgress(sys.stderr)
     selector.set_params(callback=progress)
+    fit_params = {}
+    if args.checkpoint:
+        fit_params["checkpoint"] = args.checkpoint
+        if Path(args.checkpoint).exists() and not args.quiet:
+            print(f"resuming from the checkpoint {args.checkpoint}", file=sys.stderr)
     try:
-        selector.fit(X)
+        selector.fit(X, **fit_params)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -260,4 +266,10 @@ def add_commands(sub, options):
         "every start to convergence, exactly as 'fastem fit' with the same --seed",
     )
     p.add_argument("-o", "--output", metavar="MODEL.npz", help="save the best model here")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="keep the search's state in FILE (written atomically at every stage and "
+        "pass); rerunning the same command after a crash resumes from it",
+    )
     p.set_defaults(func=_cmd_select)

@@ -1,8 +1,14 @@
-"""Binary rows as the Bernoulli kernels read them: validation, uint8 rows and CSR."""
+"""Binary rows as the Bernoulli kernels read them: validation, uint8 rows and CSR.
+
+Dense rows may carry missing entries (NaN in float input), coded as
+:data:`MISSING` ``= 2`` in the uint8 rows; sparse matrices cannot (their
+implicit entries are zeros, not unknowns).
+"""
 
 import numpy as np
 
 from .._settings import settings
+from ..kernels.bernoulli import MISSING
 
 
 class BinaryCSR:
@@ -69,18 +75,21 @@ def _raise_not_binary(n_bad, row, col, value, negative):
     )
 
 
-def _scan(values):
+def _scan(values, allow_nan=False):
     """Count the entries of a 1-D or 2-D chunk that are not 0/1, and find the first one."""
     bad = (values != 0) & (values != 1)
+    if allow_nan:
+        bad &= ~np.isnan(values)
     count = int(np.count_nonzero(bad))
     first = int(np.flatnonzero(bad)[0]) if count else -1
     return count, first
 
 
-def check_binary_dense(X):
+def check_binary_dense(X, allow_nan=False):
     """Raise a ``ValueError`` naming the count and first position of non-0/1 entries.
 
-    Works on bounded row chunks so that no N x D temporary is made.
+    Works on bounded row chunks so that no N x D temporary is made. With
+    ``allow_nan`` NaN entries (missing values) pass.
     """
     if X.dtype == np.bool_ or X.size == 0:
         return
@@ -89,7 +98,7 @@ def check_binary_dense(X):
     n_bad, first, negative = 0, None, False
     for start in range(0, n_samples, step):
         chunk = X[start : start + step]
-        count, where = _scan(chunk)
+        count, where = _scan(chunk, allow_nan)
         if count:
             negative = negative or bool(np.any(chunk < 0))
             if first is None:
@@ -122,6 +131,12 @@ def binary_csr(X, threshold=None):
         )
     if X.format != "csr":
         X = X.tocsr()
+    if _may_hold_nan(X.data) and np.isnan(X.data).any():
+        raise ValueError(
+            "Input X is a sparse matrix holding NaN: sparse input has no missing values "
+            "(its implicit entries are zeros, not unknowns). Pass the data as a dense "
+            "array with NaN at the missing entries, or store them otherwise."
+        )
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
@@ -161,19 +176,24 @@ def _check_binary_values(X, data):
         _raise_not_binary(n_bad, row, int(X.indices[first]), data[first].item(), negative)
 
 
-def dense_binary_rows(X, threshold=None):
+def dense_binary_rows(X, threshold=None, allow_nan=False):
     """Rows as the kernels read them: C-contiguous uint8 0/1, whatever the dtype.
 
     With ``threshold=None`` the entries must already be 0 or 1 (a ``ValueError``
     names the others); with a threshold, entries strictly above it become 1
     and all others 0 (:func:`sklearn.preprocessing.binarize`), written
     straight into the uint8 rows block by block, so no float temporary of the
-    data's size is made.
+    data's size is made. With ``allow_nan`` a NaN entry becomes
+    :data:`MISSING` (never binarised).
 
     One byte per entry is exact for 0/1 and is what every EM pass then reads:
     an eighth of the memory traffic of float64 rows, for a one-off copy; a
     bool array that needs no thresholding is only viewed.
     """
+    if allow_nan and _may_hold_nan(X):
+        if threshold is None:
+            check_binary_dense(X, allow_nan=True)
+        return _coded(X, threshold)
     if threshold is None:
         check_binary_dense(X)
     elif X.dtype != np.bool_ or not 0 <= threshold < 1:
@@ -192,3 +212,45 @@ def _binarized(X, threshold):
     for start in range(0, n_samples, step):
         np.greater(X[start : start + step], threshold, out=flags[start : start + step])
     return out
+
+
+def _may_hold_nan(X):
+    """False when a float array has no NaN, by one vectorised sum (NaN and inf - inf give NaN).
+
+    A true answer may be a false alarm (infinities of both signs), which only
+    sends the rows through :func:`_coded`.
+    """
+    if X.dtype.kind not in "fc" or X.size == 0:
+        return False
+    return bool(np.isnan(np.add.reduce(X, axis=None)))
+
+
+def _coded(X, threshold):
+    """uint8 rows with NaN as :data:`MISSING` and the other entries binarised.
+
+    ``threshold=None``: the entries are already 0/1 (checked by the caller).
+    """
+    n_samples, n_features = X.shape
+    out = np.empty((n_samples, n_features), dtype=np.uint8)
+    flags = out.view(np.bool_)
+    step = max(1, settings.validation_elements // max(1, n_features))
+    for start in range(0, n_samples, step):
+        block = X[start : start + step]
+        if threshold is None:
+            np.equal(block, 1, out=flags[start : start + step])
+        else:
+            np.greater(block, threshold, out=flags[start : start + step])
+        out[start : start + step][np.isnan(block)] = MISSING
+    return out
+
+
+def missing_columns(rows):
+    """Indices of the columns of uint8 ``rows`` with no observed entry (every one missing)."""
+    if rows.size == 0 or rows.max() < MISSING:
+        return np.empty(0, dtype=np.int64)
+    n_samples, n_features = rows.shape
+    observed = np.zeros(n_features, dtype=np.int64)
+    step = max(1, settings.validation_elements // max(1, n_features))
+    for start in range(0, n_samples, step):
+        observed += np.count_nonzero(rows[start : start + step] != MISSING, axis=0)
+    return np.flatnonzero(observed == 0)

@@ -9,6 +9,7 @@ from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from .._threads import row_groups
 from ..kernels import gaussian as gk
+from ..kernels import gaussian_missing as gm
 from ._common import matmul_path
 from .kmeans import lloyd_offsets, nearest, sq_distances
 
@@ -154,12 +155,26 @@ class GaussianFamily:
     shift : ndarray of shape (n_features,), default=None
         Centre the statistics are summed around (the data mean, so that data
         far from the origin keeps accurate variances); None is the origin.
+    missing : bool or None, default=None
+        Whether the rows may hold NaN (missing values, marginalised as missing
+        at random): False takes the complete-data kernels without looking,
+        True the kernels for missing values (which read complete blocks as
+        the complete-data kernels do), None looks at every chunk.
     """
 
     uses_shift = True
 
-    def __init__(self, covariance_type, n_components, n_features, dtype=np.float64, shift=None):
+    def __init__(
+        self,
+        covariance_type,
+        n_components,
+        n_features,
+        dtype=np.float64,
+        shift=None,
+        missing=None,
+    ):
         self.covariance_type = covariance_type
+        self.missing = missing
         self.kind = COVARIANCE_KINDS[covariance_type]
         self.n_components = n_components
         self.n_features = n_features
@@ -220,8 +235,59 @@ class GaussianFamily:
             self.shift,
         )
 
+    def _has_missing(self, X):
+        """Whether the chunk ``X`` must go through the kernels for missing values."""
+        if self.missing is not None:
+            return self.missing
+        return has_nan(X)
+
+    def _missing_args(self, params):
+        """Per-component arrays of the kernels for missing values (means around the shift)."""
+        K, D = self.n_components, self.n_features
+        U = params.precisions_cholesky
+        log_det = np.ascontiguousarray(
+            np.broadcast_to(log_det_cholesky(U, self.covariance_type, D), (K,)), dtype=np.float64
+        )
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+        none3, none2 = np.zeros((0, 0, 0)), np.zeros((0, 0))
+        # The kernels read the factors transposed (lower), one contiguous row at a time.
+        if self.covariance_type == "full":
+            U = np.asarray(U, dtype=np.float64)
+            chol = np.ascontiguousarray(np.swapaxes(U, 1, 2))
+            prec = np.ascontiguousarray(precisions_from_cholesky(U, "full"))
+            return chol, prec, none2, none2, log_det, log_weights
+        if self.covariance_type == "tied":
+            U = np.asarray(U, dtype=np.float64)
+            chol = np.ascontiguousarray(np.repeat(U.T[None], K, axis=0))
+            prec = np.ascontiguousarray(np.repeat((U @ U.T)[None], K, axis=0))
+            return chol, prec, none2, none2, log_det, log_weights
+        root = U if self.covariance_type == "diag" else np.repeat(U[:, None], D, axis=1)
+        root = np.ascontiguousarray(root, dtype=np.float64)
+        return none3, none3, root**2, np.log(root), log_det, log_weights
+
     def estep_stats(self, X, sample_weight, params):
-        """Fused E-step over ``X``: statistics and summed log-likelihood."""
+        """Fused E-step over ``X``: statistics and summed log-likelihood.
+
+        Rows holding NaN contribute their marginal likelihood and expected
+        statistics (see :mod:`fastem.kernels.gaussian_missing`).
+        """
+        if self._has_missing(X):
+            means = np.ascontiguousarray(params.means - self.shift, dtype=np.float64)
+            moments, second, ll = gm.estep_stats(
+                X,
+                sample_weight,
+                self.shift,
+                self.natural_weights(params),
+                self._tied_factor(params),
+                self.kind,
+                self.block_size,
+                row_groups(X.shape[0]),
+                self.matmul_path,
+                means,
+                *self._missing_args(params),
+            )
+            return self._wrap(X, sample_weight, moments, second, ll)
         moments, second, ll = gk.estep_stats(
             X,
             sample_weight,
@@ -248,6 +314,8 @@ class GaussianFamily:
             resp = np.zeros((0, self.n_components))
         if labels is None:
             labels = np.zeros(0, dtype=np.int64)
+        if self._has_missing(X):
+            return self._available_stats(X, sample_weight, resp, labels)
         moments, second = gk.resp_stats(
             X,
             sample_weight,
@@ -262,13 +330,92 @@ class GaussianFamily:
         )
         return self._wrap(X, sample_weight, moments, second, 0.0)
 
+    def _available_stats(self, X, sample_weight, resp, labels):
+        """Pairwise available-case statistics of given responsibilities (rows with NaN)."""
+        nk, count, first, second = gm.given_stats(
+            X,
+            sample_weight,
+            self.shift,
+            np.ascontiguousarray(resp, dtype=np.float64),
+            np.ascontiguousarray(labels, dtype=np.int64),
+            self.n_components,
+            self.block_size,
+            row_groups(X.shape[0]),
+        )
+        moments = np.zeros((self.n_components, self.n_stat_features))
+        moments[:, 0] = nk
+        weight_sum = float(sample_weight.sum()) if sample_weight.size else float(X.shape[0])
+        arrays = {
+            "moments": moments,
+            "pair_count": count,
+            "pair_first": first,
+            "pair_second": second,
+        }
+        return SufficientStats(arrays, 0.0, weight_sum, self.shift)
+
+    def _m_step_available(self, stats, reg_covar):
+        """Initial parameters from pairwise available-case statistics (data with NaN).
+
+        Per component: each mean from the observed values of its column, each
+        covariance entry from the rows where both columns are observed. A
+        pairwise estimate need not be positive semi-definite, so the full and
+        tied matrices have their eigenvalues floored; a column that a component
+        never observes takes the data centre and the column's pooled variance.
+        """
+        D = self.n_features
+        a = stats.arrays
+        nk = a["moments"][:, 0] + 10 * np.finfo(np.float64).eps
+        count, first, second = a["pair_count"], a["pair_first"], a["pair_second"]
+        diag = np.arange(D)
+        cnt = count[:, diag, diag]
+        seen = cnt > 0
+        safe = np.where(seen, cnt, 1.0)
+        offset = np.where(seen, first[:, diag, diag] / safe, 0.0)
+        var = np.maximum(second[:, diag, diag] / safe - offset**2, 0.0)
+        pooled_cnt = cnt.sum(axis=0)
+        pooled = (var * cnt).sum(axis=0) / np.where(pooled_cnt > 0, pooled_cnt, 1.0)
+        var = np.where(seen, var, pooled[None, :])
+        means = stats.shift + offset
+        if self.covariance_type in ("full", "tied"):
+            pair = count > 0
+            n_pair = np.where(pair, count, 1.0)
+            cross = second - first * np.swapaxes(first, 1, 2) / n_pair
+            if self.covariance_type == "full":
+                cov = np.where(pair, cross / n_pair, 0.0)
+                cov[:, diag, diag] = var
+            else:
+                total = count.sum(axis=0)
+                cov = np.where(total > 0, cross.sum(axis=0) / np.where(total > 0, total, 1.0), 0.0)
+                cov[diag, diag] = (var * cnt).sum(axis=0) / np.where(
+                    pooled_cnt > 0, pooled_cnt, 1.0
+                )
+                cov = cov[None]
+            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+            values, vectors = np.linalg.eigh(cov)
+            floor = 1e-6 * np.maximum(np.trace(cov, axis1=1, axis2=2) / D, np.finfo(float).tiny)
+            values = np.maximum(values, floor[:, None])
+            cov = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
+            cov[:, diag, diag] += reg_covar
+            covariances = cov if self.covariance_type == "full" else cov[0]
+        elif self.covariance_type == "diag":
+            covariances = var + reg_covar
+        else:
+            covariances = var.mean(axis=1) + reg_covar
+        weights = nk / nk.sum()
+        prec_chol = precision_cholesky(covariances, self.covariance_type, reg_covar, self.dtype)
+        return GaussianParams(weights, means, covariances, prec_chol)
+
     # -- M-step ---------------------------------------------------------------------------
     def m_step(self, stats, reg_covar):
         """Maximum-likelihood parameters from sufficient statistics.
 
         Mirrors scikit-learn's M-step (including its ``10 * eps`` added to
         every N_k), with the second moments corrected for the shift exactly.
+        Statistics of given responsibilities on rows with NaN (the
+        initialisation's) take the available-case estimates instead.
         """
+        if "pair_count" in stats.arrays:
+            return self._m_step_available(stats, reg_covar)
         D = self.n_features
         moments = stats.arrays["moments"]
         nk = moments[:, 0] + 10 * np.finfo(np.float64).eps
@@ -303,7 +450,7 @@ class GaussianFamily:
         means = np.ascontiguousarray(params.means, dtype=np.float64)
         if self.covariance_type in ("full", "tied"):
             factors = U if self.covariance_type == "full" else np.repeat(U[None], K, axis=0)
-            return gk.log_prob_cholesky(
+            out = gk.log_prob_cholesky(
                 X,
                 means,
                 np.ascontiguousarray(factors),
@@ -311,15 +458,27 @@ class GaussianFamily:
                 self.block_size,
                 row_groups(X.shape[0]),
             )
-        factors = U if self.covariance_type == "diag" else np.repeat(U[:, None], D, axis=1)
-        return gk.log_prob_diagonal(
-            X,
-            means,
-            np.ascontiguousarray(factors),
-            log_det,
-            self.block_size,
-            row_groups(X.shape[0]),
-        )
+        else:
+            factors = U if self.covariance_type == "diag" else np.repeat(U[:, None], D, axis=1)
+            out = gk.log_prob_diagonal(
+                X,
+                means,
+                np.ascontiguousarray(factors),
+                log_det,
+                self.block_size,
+                row_groups(X.shape[0]),
+            )
+        if self.missing is False:
+            return out
+        # Rows with NaN: their marginal densities replace what the complete-row kernel
+        # made of them; the complete rows keep exactly the complete-data values.
+        rows = gm.nan_rows(X)
+        if rows.size:
+            chol, prec, dprec, dlog, _, _ = self._missing_args(params)
+            out[rows] = gm.log_prob_rows(
+                X, rows, self.kind, means, chol, prec, dprec, dlog, log_det
+            )
+        return out
 
     def n_parameters(self):
         """Number of free parameters (scikit-learn's count) for BIC/AIC."""
@@ -357,7 +516,20 @@ class GaussianFamily:
     # -- initialisation ---------------------------------------------------------------
     @staticmethod
     def column_moments(X, sample_weight):
-        """Weighted column moments of a chunk, summed around its first row."""
+        """Weighted column moments of a chunk, summed around its first row.
+
+        With NaN in the chunk, each column's moments are those of its observed
+        values (its weight is then per column) and ``n_missing`` counts the NaN.
+        """
+        if has_nan(X):
+            head = np.asarray(X[:256], dtype=np.float64)
+            seen = ~np.isnan(head)
+            first = np.argmax(seen, axis=0)
+            origin = np.where(seen.any(axis=0), head[first, np.arange(X.shape[1])], 0.0)
+            weight, s1, s2, n_missing = gm.column_moments(
+                X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
+            )
+            return ColumnMoments.from_sums(origin, weight, s1, s2, n_missing=int(n_missing))
         origin = np.asarray(X[0], dtype=np.float64)
         weight, s1, s2 = gk.column_moments(
             X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
@@ -368,21 +540,66 @@ class GaussianFamily:
         """Counts and sums of ``x - c_k`` (K, D) of the rows nearest to each centre; -inertia.
 
         ``inertia=False`` skips the distances (the log-likelihood is then NaN).
+        Rows with NaN are placed on their observed coordinates, a missing value
+        counting as sitting on the centre (k-POD).
         """
+        if self._has_missing(X):
+            counts, sums, inertia = self._missing_lloyd(X, sample_weight, centers)[:3]
+            return SufficientStats({"counts": counts, "sums": sums}, log_likelihood=-inertia)
         counts, sums, inertia, _ = lloyd_offsets(
             X, sample_weight, centers, self.shift, inertia=inertia
         )
         return SufficientStats({"counts": counts, "sums": sums}, log_likelihood=-inertia)
 
+    def _missing_lloyd(self, X, sample_weight, centers):
+        n = X.shape[0]
+        labels = np.empty(n, dtype=np.int32)
+        sq_dist = np.empty(n)
+        counts, sums, inertia = gm.lloyd(
+            X,
+            sample_weight,
+            np.ascontiguousarray(centers, dtype=np.float64),
+            settings.kmeans_block_rows,
+            row_groups(n),
+            labels,
+            sq_dist,
+        )
+        return counts, sums, inertia, labels, sq_dist
+
     def nearest(self, X, centers):
-        """Each row's nearest centre (int32) and its squared distance."""
+        """Each row's nearest centre (int32) and its squared distance.
+
+        Rows with NaN are measured on their observed coordinates.
+        """
+        if self._has_missing(X):
+            return self._missing_lloyd(X, np.empty(0), centers)[3:]
         return nearest(X, centers, self.shift)
 
     def sq_distances(self, X, centers):
-        """Squared distances of every row to every centre, shape (n, len(centers))."""
+        """Squared distances of every row to every centre, shape (n, len(centers)).
+
+        Rows with NaN are measured on their observed coordinates.
+        """
+        if self._has_missing(X):
+            return gm.sq_distances(X, np.ascontiguousarray(centers, dtype=np.float64))
         return sq_distances(X, centers)
 
-    @staticmethod
-    def dense_rows(X, indices):
-        """Rows ``indices`` as float64 points."""
-        return np.asarray(X[np.asarray(indices, dtype=np.int64)], dtype=np.float64)
+    def dense_rows(self, X, indices):
+        """Rows ``indices`` as float64 points (a missing value taken at the data centre)."""
+        rows = np.asarray(X[np.asarray(indices, dtype=np.int64)], dtype=np.float64)
+        if self.missing is not False:
+            missing = np.isnan(rows)
+            if missing.any():
+                rows = np.where(missing, self.shift[None, :], rows)
+        return rows
+
+    def observed_rows(self, X):
+        """Boolean (n,): True for the rows with at least one observed value."""
+        return gm.observed_rows(X)
+
+
+def has_nan(X):
+    """Whether the float rows ``X`` hold a NaN (one pass, no temporary)."""
+    if X.shape[0] == 0:
+        return False
+    return bool(gm.nan_summary(X, settings.kmeans_block_rows, row_groups(X.shape[0]))[1])
