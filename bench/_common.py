@@ -53,6 +53,115 @@ def seconds_per_iteration(make_estimator, X, n_iter, rounds):
     return max(many - one, 1e-12) / n_iter
 
 
+def alternating_seconds_per_iteration(makers, X, n_iter, rounds):
+    """Per library, the marginal wall and CPU seconds of one EM iteration, round by round.
+
+    ``makers`` maps a name to ``make_estimator(max_iter)``. Each round times
+    every library once, one after the other (``fit(1)`` then ``fit(1 + n_iter)``,
+    the difference divided by ``n_iter``), so that on a shared machine a burst of
+    load falls on both sides of a ratio instead of on one. CPU seconds are the
+    process's (all threads), which a busy neighbour inflates far less than wall
+    time. Returns ``{name: [(wall_s, cpu_s), ...]}``, one pair per round.
+    """
+    out = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            pairs = []
+            for max_iter in (1, 1 + n_iter):
+                wall, cpu = time.perf_counter(), time.process_time()
+                make(max_iter).fit(X)
+                pairs.append((time.perf_counter() - wall, time.process_time() - cpu))
+            out[name].append(
+                (
+                    max(pairs[1][0] - pairs[0][0], 1e-12) / n_iter,
+                    max(pairs[1][1] - pairs[0][1], 1e-12) / n_iter,
+                )
+            )
+    return out
+
+
+def summary(rounds):
+    """``{"median", "min", "max"}`` of a list of numbers."""
+    return {"median": statistics.median(rounds), "min": min(rounds), "max": max(rounds)}
+
+
+def ratio_summary(ours, theirs):
+    """Median ratio ``theirs / ours`` and its range over rounds paired in time order."""
+    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
+    return {
+        "median": statistics.median(theirs) / statistics.median(ours),
+        "min": min(ratios),
+        "max": max(ratios),
+    }
+
+
+@functools.cache
+def gemm_peaks(n=3000, rounds=5):
+    """NumPy's float64 and float32 matrix-multiply peaks on every core, best of ``rounds``.
+
+    Per dtype: ``gflops`` (wall clock) and ``cpu_gflops`` (flops per CPU second
+    of the process: what one core delivers while it runs, which a busy
+    neighbour on a shared machine changes far less than the wall clock). The float32 peak is
+    twice the float64 one on x86 vector units. OpenBLAS picks its kernels for
+    the CPU when it loads; ``OPENBLAS_CORETYPE`` (set on some machines, see
+    ``blas_info``) overrides that choice.
+    """
+    peaks = {}
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        a = rng.standard_normal((n, n)).astype(dtype)
+        b = rng.standard_normal((n, n)).astype(dtype)
+        c = np.empty((n, n), dtype)
+        np.dot(a, b, c)
+        walls, cpus = [], []
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), time.process_time()
+            np.dot(a, b, c)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        flops = 2.0 * n**3
+        peaks[np.dtype(dtype).name] = {
+            "gflops": flops / min(walls) / 1e9,
+            "cpu_gflops": flops / min(cpus) / 1e9,
+        }
+    return peaks
+
+
+def blas_info():
+    """NumPy's BLAS: library, version, the kernel family it picked, its threads."""
+    from threadpoolctl import threadpool_info
+
+    for info in threadpool_info():
+        if info["user_api"] == "blas" and "numpy" in info.get("filepath", ""):
+            return {
+                "blas": f"{info['internal_api']} {info['version']}",
+                "blas_kernels": info.get("architecture"),
+                "blas_threads": info.get("num_threads"),
+                "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            }
+    return {}
+
+
+def fastem_info(n_features_t=1, n_components=1):
+    """What fastem runs here: the CPU's vector width and the kernels' product path."""
+    from fastem._settings import settings
+    from fastem.families._common import matmul_path
+    from fastem.kernels import _gemm
+    from fastem.kernels._simd import vector_bits
+
+    names = {
+        _gemm.MATMUL_LOOPS: "loops",
+        _gemm.MATMUL_BLAS: "blas",
+        _gemm.MATMUL_TILED: "tiled",
+        _gemm.MATMUL_TILED4: "tiled4",
+    }
+    return {
+        "vector_bits": vector_bits(),
+        "matmul_path_setting": settings.matmul_path,
+        "matmul_path": names[matmul_path(n_features_t, n_components)],
+    }
+
+
 @functools.cache
 def gemm_peak_gflops(n=None, rounds=3):
     """The machine's float64 matrix-multiply peak with NumPy's BLAS (all threads, best round).

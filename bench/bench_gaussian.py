@@ -6,11 +6,16 @@ Smoke sizes by default (so CI keeps this code alive); the issue's sizes with
     FASTEM_BENCH_FULL=1 pytest bench/bench_gaussian.py -s
 
 Each case reports seconds per EM iteration (tol=0, fixed iterations, the
-marginal cost of an iteration, see ``_common.seconds_per_iteration``) for
-both libraries and their ratio; B1 also reports the fraction of the machine's
-float64 matrix-multiply peak.
+marginal cost of an iteration, see ``_common.alternating_seconds_per_iteration``)
+for both libraries, timed in alternation, their ratio with its range over the
+rounds, and the fit kernel's rate as a fraction of NumPy's GEMM peak of the
+same dtype (by wall clock and per CPU second). Everything goes to the
+benchmark's ``extra_info`` (with the CPU's vector width, the kernels' product
+path, the GEMM peaks and the BLAS), so that saved runs can be compared with
+``bench/compare_ratios.py``. ``FASTEM_MATMUL_PATH`` forces a product path.
 """
 
+import time
 import warnings
 
 import numpy as np
@@ -20,12 +25,16 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from _common import (
     RESULTS,
+    alternating_seconds_per_iteration,
+    blas_info,
     blobs,
-    gemm_peak_gflops,
+    fastem_info,
+    gemm_peaks,
+    machine,
     median_time,
-    peak_note,
-    seconds_per_iteration,
+    ratio_summary,
     size,
+    summary,
 )
 from fastem import GaussianMixture
 
@@ -56,11 +65,14 @@ def _initial_parameters(X, n_components, covariance_type):
     }
 
 
+def _n_stat(d, covariance_type):
+    """Length of the feature vector T(x) (see ``kernels.gaussian.n_stat_features``)."""
+    return {"full": 1 + d + d * (d + 1) // 2, "diag": 1 + 2 * d}[covariance_type]
+
+
 def _gemm_flops(n_samples, n_features, n_components, covariance_type):
     """Flops of the two products per iteration (T @ W and R^T @ T)."""
-    d = n_features
-    n_stat = {"full": 1 + d + d * (d + 1) // 2, "diag": 1 + 2 * d}[covariance_type]
-    return 4.0 * n_samples * n_stat * n_components
+    return 4.0 * n_samples * _n_stat(n_features, covariance_type) * n_components
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -82,19 +94,53 @@ def test_em_iteration(benchmark, case):
         benchmark.pedantic(
             lambda: make(GaussianMixture)(n_iter).fit(X), rounds=rounds, iterations=1
         )
-        fastem_s = seconds_per_iteration(make(GaussianMixture), X, n_iter, rounds)
-        # Medians of three rounds on both sides: on a shared machine a single
-        # scikit-learn round varied from 1.2 to 2.6 s per iteration on B2.
-        sklearn_s = seconds_per_iteration(make(SkGaussianMixture), X, n_iter, rounds)
+        # Both libraries in every round, one after the other: on a shared machine
+        # single rounds varied 2x, and a burst of load should fall on both sides.
+        times = alternating_seconds_per_iteration(
+            {"fastem": make(GaussianMixture), "sklearn": make(SkGaussianMixture)},
+            X,
+            n_iter,
+            rounds,
+        )
 
-    note = ""
-    if case.startswith("B1") or case.startswith("B2"):
-        peak = gemm_peak_gflops()
-        rate = _gemm_flops(n_samples, n_features, n_components, covariance_type) / fastem_s / 1e9
-        note = peak_note(rate, peak)
-        benchmark.extra_info["fraction_of_gemm_peak"] = rate / peak
-    benchmark.extra_info.update(
-        fastem_s_per_iter=fastem_s, sklearn_s_per_iter=sklearn_s, speedup=sklearn_s / fastem_s
+    ours = [w for w, _ in times["fastem"]]
+    theirs = [w for w, _ in times["sklearn"]]
+    ours_cpu = [c for _, c in times["fastem"]]
+    theirs_cpu = [c for _, c in times["sklearn"]]
+    fastem_s = summary(ours)["median"]
+    sklearn_s = summary(theirs)["median"]
+    flops = _gemm_flops(n_samples, n_features, n_components, covariance_type)
+    peak = gemm_peaks()["float32" if dtype == np.float32 else "float64"]
+    rate = flops / fastem_s / 1e9
+    cpu_rate = flops / summary(ours_cpu)["median"] / 1e9
+    info = {
+        "case": case,
+        "n_samples": n_samples,
+        "fastem_s_per_iter": fastem_s,
+        "fastem_s_range": [min(ours), max(ours)],
+        "fastem_cpu_s_per_iter": summary(ours_cpu)["median"],
+        "sklearn_s_per_iter": sklearn_s,
+        "sklearn_s_range": [min(theirs), max(theirs)],
+        "sklearn_cpu_s_per_iter": summary(theirs_cpu)["median"],
+        "speedup": sklearn_s / fastem_s,
+        "speedup_range": [ratio_summary(ours, theirs)["min"], ratio_summary(ours, theirs)["max"]],
+        "speedup_cpu": summary(theirs_cpu)["median"] / summary(ours_cpu)["median"],
+        "gemm_gflops": rate,
+        "fraction_of_gemm_peak": rate / peak["gflops"],
+        "fraction_of_gemm_peak_cpu": cpu_rate / peak["cpu_gflops"],
+        "gemm_peaks": gemm_peaks(),
+        **fastem_info(_n_stat(n_features, covariance_type), n_components),
+        **blas_info(),
+        "machine": machine(),
+    }
+    benchmark.extra_info.update(info)
+    note = (
+        f"{rate:.0f} GFLOP/s = {info['fraction_of_gemm_peak']:.0%} of NumPy's "
+        f"{'S' if dtype == np.float32 else 'D'}GEMM peak {peak['gflops']:.0f} "
+        f"({info['fraction_of_gemm_peak_cpu']:.0%} per CPU second: "
+        f"{cpu_rate:.0f} of {peak['cpu_gflops']:.0f}); ratio "
+        f"{info['speedup_range'][0]:.1f}-{info['speedup_range'][1]:.1f}x over rounds; "
+        f"{info['matmul_path']}"
     )
     RESULTS.append(
         {
@@ -103,6 +149,65 @@ def test_em_iteration(benchmark, case):
             "against": "scikit-learn",
             "other": sklearn_s,
             "note": note,
+        }
+    )
+
+
+@pytest.mark.parametrize("case", ["B1 full f64", "B2 diag f64", "B3 pixels full f64"])
+def test_predict_proba(benchmark, case):
+    """Prediction throughput (rows/s) of ``predict_proba`` on the case's rows, both libraries.
+
+    Both models hold the same parameters (one scikit-learn fit on a sample,
+    copied into fastem), so both compute the same probabilities.
+    """
+    n_samples, n_features, n_components, covariance_type, dtype = CASES[case]
+    X = blobs(n_samples, n_features, n_components, dtype=dtype)
+    init = _initial_parameters(X, n_components, covariance_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkGaussianMixture(
+            n_components, covariance_type=covariance_type, max_iter=1, **init
+        ).fit(X[: min(len(X), 50_000)])
+        ours = GaussianMixture(
+            n_components,
+            covariance_type=covariance_type,
+            max_iter=1,
+            weights_init=sk.weights_,
+            means_init=sk.means_,
+            precisions_init=sk.precisions_,
+        ).fit(X[:1000])
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        setattr(ours, name, getattr(sk, name))
+    np.testing.assert_allclose(ours.predict_proba(X[:1000]), sk.predict_proba(X[:1000]), atol=1e-8)
+    benchmark.pedantic(lambda: ours.predict_proba(X), rounds=3, iterations=1)
+    walls = {"fastem": [], "sklearn": []}
+    for _ in range(3):
+        for name, model in (("fastem", ours), ("sklearn", sk)):
+            start = time.perf_counter()
+            model.predict_proba(X)
+            walls[name].append(time.perf_counter() - start)
+    fastem_s, sklearn_s = summary(walls["fastem"])["median"], summary(walls["sklearn"])["median"]
+    info = {
+        "case": case,
+        "fastem_rows_per_s": n_samples / fastem_s,
+        "sklearn_rows_per_s": n_samples / sklearn_s,
+        "rows_per_s_ratio": sklearn_s / fastem_s,
+        "rows_per_s_ratio_range": [
+            ratio_summary(walls["fastem"], walls["sklearn"])["min"],
+            ratio_summary(walls["fastem"], walls["sklearn"])["max"],
+        ],
+        **fastem_info(n_features**2, n_components),
+        "machine": machine(),
+    }
+    benchmark.extra_info.update(info)
+    RESULTS.append(
+        {
+            "case": f"{case} predict_proba N={n_samples}",
+            "fastem": fastem_s,
+            "against": "scikit-learn",
+            "other": sklearn_s,
+            "note": f"{info['fastem_rows_per_s'] / 1e6:.1f} M rows/s against "
+            f"{info['sklearn_rows_per_s'] / 1e6:.2f} M rows/s",
         }
     )
 

@@ -14,9 +14,11 @@ Smoke sizes by default (so CI keeps this code alive); the issue's sizes with
   iterations in between (each fit's own ``n_iter_``), so what a fit pays
   once (validation, the data moments, the final assignment) cancels.
   Rounds alternate between the libraries and the medians are reported. The
-  rate is ``2 N D K`` flops per iteration (the distance product) as a share of
-  the machine's float64 GEMM peak. faiss's ``Kmeans`` (float32 only, all rows:
-  ``max_points_per_centroid`` raised) runs beside them where it imports.
+  rate is ``2 N D K`` flops per iteration (the distance product, which fastem
+  runs in float32 except on the 512-bit tiles) as a share of the machine's
+  float64 GEMM peak (the float32 peak is twice it). faiss's ``Kmeans``
+  (float32 only, all rows: ``max_points_per_centroid`` raised) runs beside
+  them where it imports.
 * K1-K3 and G1, whole default fits (initialisation included), what a user who
   calls ``fit(X)`` sees: ``KMeans(K, random_state=0)`` against scikit-learn's,
   and ``GaussianMixture(16)`` on 300,000 x 16 standard-normal rows (k-means

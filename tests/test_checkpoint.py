@@ -600,3 +600,26 @@ def test_cli_select_checkpoint_resumes(tmp_path):
     assert main(resumable) == 0
     assert not checkpoint.exists()
     assert_identical(fastem.load(tmp_path / "reference.npz"), fastem.load(tmp_path / "model.npz"))
+
+
+def test_imputer_checkpoint_and_failed_fit(tmp_path):
+    X = BLOBS.copy()
+    X[np.random.RandomState(0).random_sample(X.shape) < 0.1] = np.nan
+
+    def make():
+        return fastem.MixtureImputer(3, n_init=2, tol=0.0, max_iter=8, random_state=0)
+
+    reference = make().fit(X)
+    checkpoint = tmp_path / "imputer.ckpt"
+    assert interrupted_fit(make, X, checkpoint, 7)
+    resumed = make().fit(X, checkpoint=checkpoint)
+    assert_identical(reference.mixture_, resumed.mixture_)
+    np.testing.assert_array_equal(reference.transform(X), resumed.transform(X))
+    # A fit that fails (an infinite value) leaves a fitted imputer as it was.
+    before = fitted_state(resumed)
+    bad = X[:, :2].copy()
+    bad[3, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        resumed.fit(bad)
+    assert fitted_state(resumed).keys() == before.keys()
+    assert resumed.n_features_in_ == 3

@@ -290,6 +290,27 @@ def test_four_lane_sums_are_one_fixed_tree():
     assert _sum_lanes4(x) == 2.0
 
 
+@njit
+def _sum_four8(a, b, c, d):
+    out = np.empty(4, dtype=np.float32)
+    vstore(out, 0, vsum4(load256(a, 0), load256(b, 0), load256(c, 0), load256(d, 0)))
+    return out, vsum(load256(a, 0))
+
+
+def test_vsum4_of_eight_float32_lanes_is_the_tree_of_vsum():
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        rows = (rng.standard_normal((4, 8)) * 10.0 ** rng.uniform(-4, 4, (4, 8))).astype(
+            np.float32
+        )
+        got, first = _sum_four8(*rows)
+        # Halves first, then the four-lane tree: ((x0+x4)+(x2+x6)) + ((x1+x5)+(x3+x7)).
+        h = rows[:, :4] + rows[:, 4:]
+        expected = (h[:, 0] + h[:, 2]) + (h[:, 1] + h[:, 3])
+        np.testing.assert_array_equal(got, expected)
+        assert first == expected[0]
+
+
 def test_256_bit_loads_and_stores_check_rows_at_compile_time():
     @njit
     def load(row):
@@ -369,3 +390,48 @@ def test_bernoulli_transposed_rows(n_features, kind):
         _transpose(X, start, stop, T)
         np.testing.assert_array_equal(T[:, : stop - start], X[start:stop].astype(np.float64).T)
         assert np.all(np.isnan(T[:, stop - start :]))
+
+
+# -- prediction on the tiles ----------------------------------------------------------------
+@pytest.mark.parametrize("path", ["tiled", "tiled4", "blas"])
+def test_log_prob_cholesky_keeps_the_direct_form_accuracy(path):
+    """scikit-learn #29989: ``x U - mu U`` loses digits for ill-conditioned covariances
+    far from the origin; the difference must be taken before the product on every path."""
+    from fastem.families.gaussian import log_det_cholesky, precision_cholesky
+    from fastem.kernels._gemm import MATMUL_BLAS, MATMUL_TILED
+
+    constants = {"tiled": MATMUL_TILED, "tiled4": MATMUL_TILED4, "blas": MATMUL_BLAS}
+    rng = np.random.default_rng(13)
+    d, K = 6, 3
+    means = 1e7 + rng.standard_normal((K, d))
+    covs = []
+    for _ in range(K):
+        q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        covs.append((q * np.logspace(-8, 2, d)) @ q.T)
+    covs = np.stack(covs)
+    U = precision_cholesky(covs, "full")
+    log_det = log_det_cholesky(U, "full", d)
+    # Rows near each mean, within a few standard deviations along every axis.
+    X = np.concatenate(
+        [
+            rng.multivariate_normal(mu, c, size=70, method="eigh")
+            for mu, c in zip(means, covs, strict=True)
+        ]
+    )
+    got = gk.log_prob_cholesky(X, means, U, log_det, 32, 2, constants[path])
+    # Reference: the same direct form in extended precision.
+    Xl, Ml, Ul = X.astype(np.longdouble), means.astype(np.longdouble), U.astype(np.longdouble)
+    exact = np.empty((X.shape[0], K))
+    for k in range(K):
+        y = (Xl - Ml[k]) @ Ul[k]
+        exact[:, k] = (-0.5 * d * np.log(2 * np.pi) + log_det[k] - 0.5 * (y * y).sum(1)).astype(
+            float
+        )
+    own = np.arange(X.shape[0]) // 70
+    # Each row against its own component: log-densities of order 1-30.
+    err = np.abs(got[np.arange(X.shape[0]), own] - exact[np.arange(X.shape[0]), own])
+    assert err.max() < 1e-8
+    # The expanded form on the same data is off by far more (the test can tell them apart).
+    expanded = X @ U[own[0]] - means[own[0]] @ U[own[0]]
+    y = (Xl[:70] - Ml[0]) @ Ul[0]
+    assert np.abs((expanded[:70] ** 2).sum(1) - (y * y).sum(1).astype(float)).max() > 1e-6

@@ -85,7 +85,7 @@ def test_exact_ties_follow_the_direct_distances(tol):
     np.testing.assert_allclose(km.cluster_centers_, centres, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("path", ["loops", "blas", "tiled"])
+@pytest.mark.parametrize("path", ["loops", "blas", "tiled", "tiled4"])
 def test_every_product_path_gives_the_same_fit(path):
     X, k = DATASETS["noise"]
     C = _initial_centres(X, k)

@@ -12,7 +12,7 @@ from fastem.families.kmeans import KMeansFamily, lloyd_pass, nearest, offsets, s
 from fastem.kernels.kmeans import tie_margin
 from matmul_paths import pinned_matmul_path
 
-PATHS = pytest.mark.parametrize("path", ["loops", "blas", "tiled"])
+PATHS = pytest.mark.parametrize("path", ["loops", "blas", "tiled", "tiled4"])
 PRECISIONS = pytest.mark.parametrize("single", [False, True], ids=["f64-product", "f32-product"])
 
 

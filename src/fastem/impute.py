@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
+from . import _checkpoint
 from ._threads import kernel_threads
 from .gaussian import GaussianMixture
 from .kernels.conditional import conditional_fill
@@ -267,7 +268,16 @@ class MixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan", reset=reset
         )
 
-    def fit(self, X, y=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        checkpoint=None,
+        checkpoint_every=0.0,
+        resume=True,
+        keep_checkpoint=False,
+    ):
         """Fit the Gaussian mixture to ``X``, missing values included.
 
         Parameters
@@ -276,18 +286,39 @@ class MixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Data; NaN marks a missing value.
         y : Ignored
             Not used, present for API consistency by convention.
+        checkpoint : str or os.PathLike, default=None
+            File for the state of the mixture's fit, as in
+            :meth:`fastem.GaussianMixture.fit`: the same call after a crash
+            continues from it.
+        checkpoint_every : float, default=0.0
+            Least seconds between two checkpoint writes.
+        resume : bool, default=True
+            Continue from ``checkpoint`` if the file exists.
+        keep_checkpoint : bool, default=False
+            Keep the checkpoint when the fit completes.
 
         Returns
         -------
         self : MixtureImputer
             The fitted imputer.
+
+        Notes
+        -----
+        A fit that raises leaves the imputer as it was before the call.
         """
         self._validate_params()
-        X = self._validate(X, reset=True)
-        params = {name: getattr(self, name) for name in _MIXTURE_PARAMETERS}
-        self.mixture_ = GaussianMixture(**params).fit(X)
-        self.n_iter_ = self.mixture_.n_iter_
-        self.random_state_ = check_random_state(self.random_state)
+        with _checkpoint.transaction(self):
+            X = self._validate(X, reset=True)
+            params = {name: getattr(self, name) for name in _MIXTURE_PARAMETERS}
+            self.mixture_ = GaussianMixture(**params).fit(
+                X,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+                keep_checkpoint=keep_checkpoint,
+            )
+            self.n_iter_ = self.mixture_.n_iter_
+            self.random_state_ = check_random_state(self.random_state)
         return self
 
     def transform(self, X):

@@ -457,6 +457,7 @@ class GaussianFamily:
                 log_det,
                 self.block_size,
                 row_groups(X.shape[0]),
+                self.matmul_path,
             )
         else:
             factors = U if self.covariance_type == "diag" else np.repeat(U[:, None], D, axis=1)

@@ -71,8 +71,10 @@ def product_choice(n_features, n_clusters, single=None):
 
     ``settings.matmul_path`` forces the path; "auto" takes the register
     tiles of :mod:`fastem.kernels._gemm` on CPUs with wide vectors, else the
-    fused loops up to :data:`FUSED_MAX_WORK` and BLAS beyond. The product
-    runs in float32 (``single`` None or True) except on the tiles, which are
+    fused loops up to :data:`FUSED_MAX_WORK` and BLAS beyond (the fused
+    loops rank the centres inside their register tiles, which the 256-bit
+    tiles of ``_gemm``, forced with "tiled4", cannot). The product runs in
+    float32 (``single`` None or True) except on the 512-bit tiles, which are
     float64 only: it only ranks the centres (near-ties are decided by direct
     distances, see :func:`fastem.kernels.kmeans.tie_margin`), and twice the
     lanes per vector halve its cost.

@@ -779,7 +779,7 @@ def _sum4(row, f0, v0, v1, v2, v3):
 
 @overload(_sum4, inline="always")
 def _sum4_impl(row, f0, v0, v1, v2, v3):
-    if v0.lanes == 4:
+    if v0.lanes in (4, 8):
         # Four reductions at once, one vector store.
         def impl(row, f0, v0, v1, v2, v3):
             vstore(row, f0, vsum4(v0, v1, v2, v3))

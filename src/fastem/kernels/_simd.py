@@ -325,26 +325,33 @@ def vsum(typingctx, v):
 
 @intrinsic
 def vsum4(typingctx, a, b, c, d):
-    """``[vsum(a), vsum(b), vsum(c), vsum(d)]`` of four-lane vectors, as one vector.
+    """``[vsum(a), vsum(b), vsum(c), vsum(d)]`` as one four-lane vector.
 
-    The same tree as :func:`vsum`, computed for four vectors at once: two
-    stages of two shuffles and an add instead of four separate reductions.
+    For four- or eight-lane vectors, with the same tree as :func:`vsum` (eight
+    lanes first add their halves), computed for four vectors at once: a few
+    shuffles and adds instead of four separate reductions.
     """
     vt = _check_vectors(a, b, c, d)
-    if vt.lanes != 4:
-        raise TypeError(f"vsum4 takes four-lane vectors, got {vt}")
+    if vt.lanes not in (4, 8):
+        raise TypeError(f"vsum4 takes four- or eight-lane vectors, got {vt}")
+    result = VecType(vt.dtype, 4)
 
     def codegen(context, builder, signature, args):
         def pick(x, y, lanes):
-            return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(_I32, 4), lanes))
+            mask = ir.Constant(ir.VectorType(_I32, len(lanes)), lanes)
+            return builder.shuffle_vector(x, y, mask)
 
-        a, b, c, d = args
+        values = list(args)
+        if vt.lanes == 8:
+            low, high = [0, 1, 2, 3], [4, 5, 6, 7]
+            values = [builder.fadd(pick(v, v, low), pick(v, v, high)) for v in values]
+        a, b, c, d = values
         # [a0 + a2, a1 + a3, b0 + b2, b1 + b3] and the same for c, d.
         ab = builder.fadd(pick(a, b, [0, 1, 4, 5]), pick(a, b, [2, 3, 6, 7]))
         cd = builder.fadd(pick(c, d, [0, 1, 4, 5]), pick(c, d, [2, 3, 6, 7]))
         return builder.fadd(pick(ab, cd, [0, 2, 4, 6]), pick(ab, cd, [1, 3, 5, 7]))
 
-    return vt(vt, vt, vt, vt), codegen
+    return result(vt, vt, vt, vt), codegen
 
 
 @intrinsic

@@ -36,6 +36,7 @@ from ._gemm import (
     gemm_nt4,
     gemm_tn,
     gemm_tn4,
+    matmul_path,
     round_up,
 )
 from ._simd import (
@@ -561,14 +562,83 @@ def _reduce_groups(acc, acc_xx, ll, n_components, n_features_t):
     )
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups):
+def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups, path=None):
     """Component log-densities through upper-triangular precision Cholesky factors.
 
     ``prec_chol`` has shape (n_components, n_features, n_features) (a tied
     factor is passed broadcast to every component); ``log_det`` is the
     log-determinant of each factor. Returns (n_samples, n_components) float64.
+
+    The direct form ``-0.5 |(x - mu_k) U_k|^2``: each difference is taken
+    before any product, which keeps full accuracy for ill-conditioned
+    covariances (scikit-learn #29989, where ``x U - mu U`` loses it).  ``path``
+    (a ``MATMUL_*`` constant; None: the CPU's, see
+    :func:`._gemm.matmul_path`) runs the products on the register tiles or,
+    for the other paths, on BLAS.
     """
+    if path is None:
+        path = matmul_path(X.shape[1] ** 2, means.shape[0])
+    if path == MATMUL_TILED or path == MATMUL_TILED4:
+        return _log_prob_cholesky_tiled(X, means, prec_chol, log_det, block_size, n_groups, path)
+    return _log_prob_cholesky_blas(X, means, prec_chol, log_det, block_size, n_groups)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _log_prob_cholesky_tiled(X, means, prec_chol, log_det, block_size, n_groups, path):
+    """:func:`log_prob_cholesky` on the register tiles, per block of rows.
+
+    The block's rows are transposed once (feature-major, float64); per
+    component, the differences ``x - mu_k`` (the same float64 subtraction as
+    the BLAS form), one tiled product ``U_k^T (x - mu_k)`` and the squared
+    norms run across the rows, so every loop is a vector loop.
+    """
+    n, d = X.shape
+    K = means.shape[0]
+    dp = round_up(d, COMPONENT_TILE)
+    B = round_up(block_size, ROW_TILE)
+    Up = np.zeros((K, d, dp))
+    Up[:, :, :d] = prec_chol
+    zero = np.zeros(d)
+    out = np.empty((n, K))
+    const = -0.5 * d * np.log(2.0 * np.pi)
+    n_blocks, n_groups = block_layout(n, B, n_groups)
+    for g in prange(n_groups):
+        b0, b1 = group_bounds(n_blocks, n_groups, g)
+        xs = zeros_aligned(d, B)
+        diff = zeros_aligned(d, B)
+        Y = zeros_aligned(dp, B)
+        s = np.empty(B)
+        for b in range(b0, b1):
+            start = b * B
+            stop = min(n, start + B)
+            m = stop - start
+            _transpose_shifted(X, start, stop, zero, xs)
+            for k in range(K):
+                for j in range(d):
+                    src = xs[j]
+                    dst = diff[j]
+                    mu = means[k, j]
+                    for r in range(B):
+                        dst[r] = src[r] - mu
+                if path == MATMUL_TILED:
+                    gemm_tn(Up[k], diff, Y)
+                else:
+                    gemm_tn4(Up[k], diff, Y)
+                for r in range(B):
+                    s[r] = 0.0
+                for j in range(d):
+                    row = Y[j]
+                    for r in range(B):
+                        s[r] += row[r] * row[r]
+                c = const + log_det[k]
+                for r in range(m):
+                    out[start + r, k] = c - 0.5 * s[r]
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _log_prob_cholesky_blas(X, means, prec_chol, log_det, block_size, n_groups):
+    """:func:`log_prob_cholesky` with one BLAS product per component and block."""
     n, d = X.shape
     K = means.shape[0]
     out = np.empty((n, K))

@@ -21,8 +21,9 @@ and the fused loops below give the same labels, and so does a float32
 product, which runs twice as many lanes per vector: the product only ranks
 the centres, it never decides a near-tie.
 
-How the product runs (``path``): with BLAS or the tiles of :mod:`._gemm`,
-into a (K, B) block that is then ranked 8 rows at a time; with
+How the product runs (``path``): with BLAS or the tiles of :mod:`._gemm`
+(512-bit ones in float64, 256-bit ones in float32 or float64), into a
+(K, B) block that is then ranked 8 rows at a time; with
 ``MATMUL_LOOPS``, by :func:`_fused_rank`, which keeps a tile of 24 rows by 4
 centres of accumulators in registers and ranks them as they complete (no
 product block at all). The float32 product's operands are the shifted rows
@@ -41,7 +42,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 from ._common import block_layout, group_bounds
-from ._gemm import MATMUL_LOOPS, MATMUL_TILED, ROW_TILE, gemm_tn, round_up
+from ._gemm import MATMUL_LOOPS, MATMUL_TILED, MATMUL_TILED4, ROW_TILE, gemm_tn, gemm_tn4, round_up
 from ._simd import (
     vec8,
     vfma,
@@ -543,17 +544,22 @@ def _rank_products(xs, out, cn, margin, rank):
 # -- the block product (BLAS and tiles) ------------------------------------------------------
 @njit(cache=True)
 def _product(path, A, At, T, out):
-    """``out = A @ T`` with BLAS or (float64 only) the tiles; ``At`` is ``A.T`` contiguous."""
+    """``out = A @ T`` in float64 by ``path``; ``At`` is ``A.T`` contiguous (the tiles' layout)."""
     if path == MATMUL_TILED:
         gemm_tn(At, T, out)
+    elif path == MATMUL_TILED4:
+        gemm_tn4(At, T, out)
     else:
         np.dot(A, T, out)
 
 
 @njit(cache=True)
-def _product_single(A, T, out):
-    """``out = A @ T`` in float32 with BLAS (the tiles are float64 only)."""
-    np.dot(A, T, out)
+def _product_single(path, A, At, T, out):
+    """``out = A @ T`` in float32: the 256-bit tiles or BLAS (the 512-bit tiles are float64)."""
+    if path == MATMUL_TILED4:
+        gemm_tn4(At, T, out)
+    else:
+        np.dot(A, T, out)
 
 
 # -- per row -----------------------------------------------------------------------------------
@@ -783,6 +789,7 @@ def _group_pass(
     out = zeros_aligned(0 if (single or fused) else K, B)
     xs32 = np.zeros((d if single else 0, B), dtype=np.float32)
     out32 = np.zeros((K if (single and not fused) else 0, B), dtype=np.float32)
+    Ct32 = np.ascontiguousarray(Cs32.T)
     rank = (np.empty(B), np.empty(B), np.empty(B))
     rank32 = (
         np.empty(B, dtype=np.float32),
@@ -800,7 +807,7 @@ def _group_pass(
             if fused:
                 _fused_rank(xs32, Cs32, cn32, margin, rank32)
             else:
-                _product_single(Cs32, xs32, out32)
+                _product_single(path, Cs32, Ct32, xs32, out32)
                 _rank_products(xs32, out32, cn32, margin, rank32)
             a, c = _rows(
                 X,
