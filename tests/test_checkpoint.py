@@ -200,7 +200,8 @@ def test_resumed_twice_and_interrupted_during_a_write(tmp_path):
 
 
 def test_dask_resume(tmp_path):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     make = CASES["exact-memory-full"][0]
     X = da.from_array(BLOBS, chunks=(250, 3))
     reference = make().fit(X, sample_weight=WEIGHTS)
@@ -473,7 +474,8 @@ def test_kmeans_resumed_fit_is_identical(case, count, tmp_path):
 
 
 def test_kmeans_dask_resume_keep_and_refusal(tmp_path):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     make = KMEANS_CASES["memory-random-n_init"][0]
     X = da.from_array(BLOBS, chunks=(250, 3))
     reference = make().fit(X)
@@ -533,7 +535,9 @@ def assert_same_search(a, b):
 )
 def test_selector_resumed_search_is_identical(strategy, source, tmp_path):
     if source == "dask":
-        X = pytest.importorskip("dask.array").from_array(BLOBS, chunks=(200, 3))
+        import dask.array as da
+
+        X = da.from_array(BLOBS, chunks=(200, 3))
     else:
         X = BLOBS if source == "memory" else _npy(tmp_path, BLOBS)
     reference, chunks = counted("estep", lambda: _selector(strategy).fit(X))

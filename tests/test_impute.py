@@ -156,7 +156,8 @@ def test_sample_posterior_is_reproducible_and_varies():
 
 
 def test_pipeline_and_dataframes():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     X = correlated()
     y = X[:, 0] + X[:, 1]
     Xn = with_nan(X)

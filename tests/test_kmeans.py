@@ -206,7 +206,8 @@ def test_weighted_chunks_equal_in_memory():
 
 
 def test_dask_array_equals_in_memory():
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     X, k = DATASETS["blobs"]
     w = np.random.default_rng(7).uniform(0, 2, len(X))
     C = _initial_centres(X, k)
@@ -322,7 +323,8 @@ def test_predict_transform_score_and_friends():
 
 
 def test_set_output_pandas():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     X, k = DATASETS["blobs"]
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     km = KMeans(k, random_state=0).set_output(transform="pandas").fit(frame)
@@ -409,7 +411,8 @@ def test_bad_input_is_rejected_clearly(tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sparse_rows_give_the_dense_results(dtype):
-    sp = pytest.importorskip("scipy.sparse")
+    import scipy.sparse as sp
+
     rng = np.random.default_rng(12)
     X = rng.standard_normal((1200, 30)) * (rng.random((1200, 30)) < 0.2)
     X = X.astype(dtype)

@@ -313,7 +313,8 @@ def test_meta_estimator_clone_params_pipeline():
 
 
 def test_dataframe_feature_names():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     X = pd.DataFrame(MIXTURES["separated spherical"][0], columns=["a", "b"])
     selector = MixtureSelector(GaussianMixture(random_state=0), n_components=[3]).fit(X)
     assert list(selector.feature_names_in_) == ["a", "b"]

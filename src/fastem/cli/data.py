@@ -136,6 +136,16 @@ def _read_npy(path, columns):
 
 
 # -- reading and writing -----------------------------------------------------------------------
+def data_path(spec):
+    """The file ``spec`` names, checked: it exists and is ``.npy`` or CSV (.csv, .txt, .tsv)."""
+    path = Path(spec)
+    if not path.is_file():
+        raise CliError(f"{spec}: no such file" if not path.exists() else f"{spec}: not a file")
+    if path.suffix.lower() not in (".npy", ".csv", ".txt", ".tsv"):
+        raise CliError(f"{spec}: unknown data format; use .npy, .csv, or - for CSV on stdin")
+    return path
+
+
 def read_data(spec, *, skip_header=False, columns=None, delimiter=",", float32=False):
     """Rows from a ``.npy`` file (memory-mapped), a CSV file or CSV on standard input.
 
@@ -163,16 +173,11 @@ def read_data(spec, *, skip_header=False, columns=None, delimiter=",", float32=F
     if spec == "-":
         X = _read_csv(io.StringIO(sys.stdin.read()), "<stdin>", skip_header, columns, delimiter)
     else:
-        path = Path(spec)
-        if not path.is_file():
-            raise CliError(f"{spec}: no such file" if not path.exists() else f"{spec}: not a file")
-        suffix = path.suffix.lower()
-        if suffix == ".npy":
+        path = data_path(spec)
+        if path.suffix.lower() == ".npy":
             X = _read_npy(path, columns)
-        elif suffix in (".csv", ".txt", ".tsv"):
-            X = _read_csv(path, spec, skip_header, columns, delimiter)
         else:
-            raise CliError(f"{spec}: unknown data format; use .npy, .csv, or - for CSV on stdin")
+            X = _read_csv(path, spec, skip_header, columns, delimiter)
     if float32 and X.dtype != np.float32:
         X = X.astype(np.float32)
     return X

@@ -9,7 +9,7 @@ import numpy as np
 from fastem import GaussianMixture
 from fastem.impute import impute
 
-from .data import _read_csv, check_output, read_data, write_array
+from .data import _read_csv, check_output, data_path, read_data, write_array
 from .errors import CliError
 from .models import load_model
 from .parser import add_data_argument, add_model_argument
@@ -42,12 +42,7 @@ def read_table(spec, *, skip_header=False, columns=None, delimiter=","):
     if spec == "-":
         text, name = sys.stdin.read(), "<stdin>"
     else:
-        path = Path(spec)
-        if not path.is_file():
-            raise CliError(f"{spec}: no such file" if not path.exists() else f"{spec}: not a file")
-        if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
-            raise CliError(f"{spec}: unknown data format; use .npy, .csv, or - for CSV on stdin")
-        text, name = path.read_text(encoding="utf-8", errors="replace"), spec
+        text, name = data_path(spec).read_text(encoding="utf-8", errors="replace"), spec
     lines = text.splitlines()
     header = lines[0] if skip_header and lines else None
     if header is not None and columns is not None:
