@@ -118,7 +118,14 @@ def _baseline(data, covariance_type, init):
 
 @pytest.mark.parametrize(
     "covariance_type, fraction",
-    [("full", 0.1), ("diag", 0.1), ("spherical", 0.1), ("full", 0.3), ("diag", 0.3)],
+    [
+        ("full", 0.1),
+        ("diag", 0.1),
+        ("spherical", 0.1),
+        ("full", 0.3),
+        ("diag", 0.3),
+        ("spherical", 0.3),
+    ],
 )
 def test_missing_per_iteration(benchmark, data, covariance_type, fraction):
     init = _initial(data, covariance_type)

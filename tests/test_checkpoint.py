@@ -164,7 +164,9 @@ def _npy(tmp, X):
     return path
 
 
-@pytest.mark.parametrize("count", [1, 4, 13])
+# The E-step chunks of a case: n_init restarts advance together, so a pass is
+# one chunk of every restart (bernoulli-exact: 10 passes of one chunk).
+@pytest.mark.parametrize("count", [1, 4, 9])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_resumed_fit_is_identical(case, count, tmp_path):
     make, data, fit_args = CASES[case]
@@ -178,9 +180,9 @@ def test_resumed_fit_is_identical(case, count, tmp_path):
     )
     assert_identical(reference, resumed)
     # Continued, not started over: E-steps of iterations completed before the
-    # interruption are not run again (at the 13th E-step chunk some are complete).
+    # interruption are not run again (at the 9th E-step chunk some are complete).
     assert resumed_passes <= passes
-    assert resumed_passes < passes or count < 13
+    assert resumed_passes < passes or count < 9
     assert not checkpoint.exists()
     assert list(tmp_path.glob(".fit.ckpt.*")) == []
 
@@ -190,13 +192,93 @@ def test_resumed_twice_and_interrupted_during_a_write(tmp_path):
     X = data(tmp_path)
     reference = make().fit(X)
     checkpoint = tmp_path / "fit.ckpt"
-    assert interrupted_fit(make, X, checkpoint, 9)
-    assert interrupted_fit(make, X, checkpoint, 5)
+    # 12 passes of one chunk each (3 restarts together): 5 done, then 7.
+    assert interrupted_fit(make, X, checkpoint, 6)
+    assert interrupted_fit(make, X, checkpoint, 3)
     # Half-way through writing the 3rd checkpoint of this run: the file keeps the 2nd.
     assert interrupted_fit(make, X, checkpoint, 3, point="checkpoint-write")
     assert list(tmp_path.glob(".fit.ckpt.*")) == []
     _checkpoint.read(checkpoint)
     assert_identical(reference, make().fit(X, checkpoint=checkpoint))
+
+
+def test_restarts_together_resumed_in_the_middle(tmp_path):
+    """n_init restarts advance together: the checkpoint holds all of them, mid-fit."""
+
+    def make():
+        return GaussianMixture(4, n_init=3, tol=1e-5, max_iter=80, chunk_size=150, random_state=2)
+
+    X = _npy(tmp_path, BLOBS)
+    reference, chunks = counted("estep", lambda: make().fit(X, sample_weight=WEIGHTS))
+    generator = np.random.RandomState(2)
+    alone = [
+        GaussianMixture(4, tol=1e-5, max_iter=80, chunk_size=150, random_state=generator).fit(
+            X, sample_weight=WEIGHTS
+        )
+        for _ in range(3)
+    ]
+    n_iter = sorted(model.n_iter_ for model in alone)
+    assert n_iter[0] < n_iter[-1]
+    assert chunks == 4 * n_iter[-1]  # one pass of 4 chunks per iteration, for every restart
+    # After the first pass; when the first restart to end has ended and others go on; late.
+    for passes in (1, n_iter[0] + 1, n_iter[-1] - 1):
+        checkpoint = tmp_path / f"fit-{passes}.ckpt"
+        count = 4 * passes + 2  # in the middle of the next pass
+        assert interrupted_fit(make, X, checkpoint, count, sample_weight=WEIGHTS)
+        runs = _checkpoint.read(checkpoint)[1]["runs"]
+        assert [run["n_iter"] for run in runs] == [min(passes, m.n_iter_) for m in alone]
+        for run, model in zip(runs, alone, strict=True):
+            assert run["bounds"] == model.lower_bounds_[:passes]
+        resumed, resumed_chunks = counted(
+            "estep",
+            lambda checkpoint=checkpoint: make().fit(
+                X, sample_weight=WEIGHTS, checkpoint=checkpoint
+            ),
+        )
+        assert_identical(reference, resumed)
+        assert resumed_chunks == chunks - 4 * passes
+        assert not checkpoint.exists()
+    # Interrupted in the k-means of the restarts (shared Lloyd passes): no state
+    # was written yet, and the fit starts over.
+    checkpoint = tmp_path / "init.ckpt"
+    assert interrupted_fit(make, X, checkpoint, 6, point="lloyd", sample_weight=WEIGHTS)
+    assert not checkpoint.exists()
+    assert_identical(reference, make().fit(X, sample_weight=WEIGHTS, checkpoint=checkpoint))
+
+
+def test_restarts_stopped_by_the_callback_are_resumed(tmp_path):
+    """A restart that the callback stopped stays stopped in the checkpoint."""
+
+    def make():
+        # Stops, at its iteration 3, the restart whose bound is the lowest there.
+        return GaussianMixture(
+            3,
+            n_init=3,
+            tol=0.0,
+            max_iter=10,
+            random_state=0,
+            callback=lambda i, lb: i == 3 and lb < first[0],
+        )
+
+    first = [np.inf]
+    probe = []
+    GaussianMixture(
+        3,
+        n_init=3,
+        tol=0.0,
+        max_iter=10,
+        random_state=0,
+        callback=lambda i, lb: probe.append((i, lb)),
+    ).fit(BLOBS)
+    third = sorted(lb for i, lb in probe if i == 3)
+    first[0] = (third[0] + third[1]) / 2  # stops the restart with the lowest bound there
+    reference = make().fit(BLOBS)
+    checkpoint = tmp_path / "fit.ckpt"
+    assert interrupted_fit(make, BLOBS, checkpoint, 6)
+    runs = _checkpoint.read(checkpoint)[1]["runs"]
+    assert sorted(run["max_iter"] for run in runs) == [3, 10, 10]
+    assert sorted(run["n_iter"] for run in runs) == [3, 5, 5]
+    assert_identical(reference, make().fit(BLOBS, checkpoint=checkpoint))
 
 
 def test_dask_resume(tmp_path):
@@ -241,7 +323,7 @@ def test_random_state_instance_is_put_back(tmp_path):
     rng = np.random.RandomState(7)
     state = rng.get_state(legacy=True)
     model = make(rng)
-    _checkpoint.set_test_hook("estep", 9, "interrupt")
+    _checkpoint.set_test_hook("estep", 5, "interrupt")
     with pytest.raises(KeyboardInterrupt):
         model.fit(BLOBS, checkpoint=tmp_path / "fit.ckpt")
     _checkpoint.set_test_hook(None)
@@ -327,7 +409,7 @@ def test_checkpoint_every_limits_the_writes(tmp_path):
     original = _checkpoint.Checkpoint.write
 
     def counting(self, state):
-        writes.append(state["init"])
+        writes.append(len(state["runs"]))
         original(self, state)
 
     try:
@@ -335,7 +417,8 @@ def test_checkpoint_every_limits_the_writes(tmp_path):
         make().fit(BLOBS, checkpoint=checkpoint, checkpoint_every=3600.0)
         assert writes == []
         make().fit(BLOBS, checkpoint=checkpoint)
-        assert len(writes) == 3 * (1 + 12)  # after each initialisation and iteration
+        # After the initialisation of the 3 restarts, then after every shared pass.
+        assert writes == [3] * (1 + 12)
     finally:
         _checkpoint.Checkpoint.write = original
     assert not checkpoint.exists()

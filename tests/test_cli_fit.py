@@ -151,8 +151,10 @@ def test_progress_lines_come_from_the_callback(data, tmp_path, capsys, progress_
     assert main([*args, "--n-init", "2", "-o", str(saved)]) == 0
     captured = capsys.readouterr()
     lines = _progress_lines(captured.err)
-    # Iterations restart from 1 in every initialisation: that numbers the inits.
-    expected = [f"init {i}/2, iteration {j}/3: " for i in (1, 2) for j in (1, 2, 3)]
+    # The 2 restarts advance together: each pass calls back once per restart.
+    expected = [
+        f"{i} of 2 restarts together, iteration {j}/3: " for j in (1, 2, 3) for i in (1, 2)
+    ]
     assert [line[: len(expected[0])] for line in lines] == expected
     assert all(("change" in line) == (" iteration 1/" not in line) for line in lines)
     assert "Iteration" not in captured.out and "Initialization" not in captured.out

@@ -169,15 +169,26 @@ def test_integer_weights_equal_repeated_rows():
 
 
 def _sources(X, tmp_path):
+    import h5py
+    import zarr
+
     path = tmp_path / "rows.npy"
     np.save(path, X)
     chunks = [X[i : i + 700] for i in range(0, len(X), 700)]
+    with h5py.File(tmp_path / "rows.h5", "w") as f:
+        f["rows"] = X
+    z = zarr.open_array(
+        str(tmp_path / "rows.zarr"), mode="w", shape=X.shape, chunks=(256, X.shape[1]), dtype="f8"
+    )
+    z[:] = X
     return {
         "chunk_size": (X, {"chunk_size": 333}),
         "npy-path": (str(path), {"chunk_size": 500}),
         "memmap": (np.load(path, mmap_mode="r"), {}),
         "iterable": (chunks, {}),
         "callable": (lambda: iter(chunks), {}),
+        "hdf5-path": (tmp_path / "rows.h5", {"chunk_size": 400}),
+        "zarr": (z, {"chunk_size": 300}),
     }
 
 
@@ -192,6 +203,89 @@ def test_chunked_sources_equal_in_memory(tmp_path):
         np.testing.assert_allclose(km.cluster_centers_, reference.cluster_centers_, rtol=1e-12)
         assert km.inertia_ == pytest.approx(reference.inertia_, rel=1e-12), name
         assert km.n_features_in_ == X.shape[1]
+
+
+def test_float32_stays_float32_out_of_core_and_on_dask(tmp_path):
+    import dask.array as da
+
+    X, k = DATASETS["blobs"]
+    X32 = X.astype(np.float32)
+    C = _initial_centres(X, k)
+    reference = KMeans(k, init=C).fit(X32)
+    path = tmp_path / "rows32.npy"
+    np.save(path, X32)
+    Xd = da.from_array(X32, chunks=(600, -1))
+    for name, source, params in [("npy", path, {"chunk_size": 500}), ("dask", Xd, {})]:
+        km = KMeans(k, init=C, **params).fit(source)
+        assert km.cluster_centers_.dtype == np.float32, name
+        assert km.n_iter_ == reference.n_iter_, name
+        labels = km.labels_.compute() if name == "dask" else km.labels_
+        np.testing.assert_array_equal(labels, reference.labels_, err_msg=name)
+        np.testing.assert_allclose(km.cluster_centers_, reference.cluster_centers_, rtol=1e-6)
+        assert km.inertia_ == pytest.approx(reference.inertia_, rel=1e-6), name
+    lazy = km.transform(Xd)
+    assert isinstance(lazy, da.Array) and lazy.dtype == np.float32
+    distances = lazy.compute()
+    assert distances.dtype == np.float32
+    np.testing.assert_allclose(distances, reference.transform(X32), rtol=1e-6)
+
+
+def test_transform_dtype_is_sklearns_also_lazily():
+    """float32 distances only for float32 rows and centres; a lazy result says so up front."""
+    import dask.array as da
+
+    X, k = DATASETS["blobs"]
+    C = _initial_centres(X, k)
+    for model_dtype in (np.float32, np.float64):
+        ours = KMeans(k, init=C).fit(X.astype(model_dtype))
+        theirs = SkKMeans(k, init=C, n_init=1).fit(X.astype(model_dtype))
+        for rows_dtype in (np.float32, np.float64):
+            rows = X.astype(rows_dtype)
+            expected = theirs.transform(rows).dtype
+            assert ours.transform(rows).dtype == expected, (model_dtype, rows_dtype)
+            lazy = ours.transform(da.from_array(rows, chunks=(700, -1)))
+            assert lazy.dtype == expected and lazy.compute().dtype == expected
+
+
+def test_input_kinds_give_the_float64_fit():
+    """DataFrames of ints, bool rows, Fortran order and read-only arrays: the float64 fit."""
+    import pandas as pd
+
+    rng = np.random.default_rng(13)
+    X = rng.integers(0, 4, (400, 3))
+    C = np.array([[0.5, 0.5, 0.5], [2.5, 2.5, 2.5], [0.5, 3.0, 1.0]])
+    reference = KMeans(3, init=C).fit(X.astype(np.float64))
+    readonly = X.astype(np.float64)
+    readonly.setflags(write=False)
+    kinds = {
+        "int DataFrame": pd.DataFrame(X, columns=["a", "b", "c"]),
+        "Fortran": np.asfortranarray(X.astype(np.float64)),
+        "read-only": readonly,
+        "int32": X.astype(np.int32),
+    }
+    for name, rows in kinds.items():
+        km = KMeans(3, init=C).fit(rows)
+        np.testing.assert_array_equal(km.labels_, reference.labels_, err_msg=name)
+        np.testing.assert_allclose(km.cluster_centers_, reference.cluster_centers_, rtol=1e-12)
+        np.testing.assert_array_equal(km.predict(rows), reference.labels_, err_msg=name)
+    bits = X > 1
+    km = KMeans(2, init=np.array([[0.0, 0, 0], [1.0, 1, 1]])).fit(bits)
+    expected = KMeans(2, init=np.array([[0.0, 0, 0], [1.0, 1, 1]])).fit(bits.astype(float))
+    np.testing.assert_array_equal(km.labels_, expected.labels_)
+    assert km.cluster_centers_.dtype == np.float64
+
+
+def test_thread_count_changes_round_off_only():
+    from fastem._settings import override
+
+    X, k = DATASETS["noise"]
+    C = _initial_centres(X, k)
+    with override(min_rows_per_group=100):
+        one, two = (KMeans(k, init=C, max_iter=5, n_jobs=n).fit(X) for n in (1, 2))
+    assert one.n_iter_ == two.n_iter_
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+    np.testing.assert_allclose(one.cluster_centers_, two.cluster_centers_, rtol=1e-12)
+    assert one.inertia_ == pytest.approx(two.inertia_, rel=1e-12)
 
 
 def test_weighted_chunks_equal_in_memory():
@@ -223,6 +317,8 @@ def test_dask_array_equals_in_memory():
     np.testing.assert_array_equal(km.labels_.compute(), reference.labels_)
     np.testing.assert_allclose(km.transform(Xd).compute(), reference.transform(X), rtol=1e-12)
     assert km.score(Xd) == pytest.approx(reference.score(X), rel=1e-12)
+    weighted = reference.score(X, sample_weight=w)
+    assert km.score(Xd, sample_weight=w) == pytest.approx(weighted, rel=1e-12)
 
 
 def test_empty_cluster_moves_to_the_farthest_row_as_in_sklearn():
@@ -320,6 +416,8 @@ def test_predict_transform_score_and_friends():
     w = np.random.default_rng(9).uniform(0, 2, len(X))
     assert km.score(X, sample_weight=w) == pytest.approx(-(w @ (distances**2).min(1)), rel=1e-10)
     assert list(km.get_feature_names_out()) == [f"kmeans{j}" for j in range(k)]
+    streamed = KMeans(k, random_state=0).partial_fit(X[:500])
+    assert list(streamed.get_feature_names_out()) == [f"kmeans{j}" for j in range(k)]
 
 
 def test_set_output_pandas():
@@ -405,6 +503,12 @@ def test_bad_input_is_rejected_clearly(tmp_path):
         km.predict(X[:, :2])
     with pytest.raises(ValueError, match="n_samples=2 should be >= n_clusters=5"):
         KMeans(k).fit([X[:2]])
+    import dask.array as da
+
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
+        KMeans(k).fit(da.from_array(X[:3], chunks=(2, -1)))
+    with pytest.raises(ValueError, match="KMeans is expecting 3 features"):
+        km.predict(da.from_array(X[:, :2], chunks=(500, -1))).compute()
     with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
         KMeans(k).partial_fit(X[:3])
 
@@ -426,3 +530,37 @@ def test_sparse_rows_give_the_dense_results(dtype):
     np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), dense.transform(X), rtol=1e-6)
     seeded = KMeans(6, random_state=0).fit(sp.csr_matrix(X))
     assert seeded.inertia_ == pytest.approx(KMeans(6, random_state=0).fit(X).inertia_, rel=1e-6)
+
+
+def _seeds(X, w, k, init, seed):
+    from fastem._init import initial_centers
+    from fastem._sources import ArraySource
+    from fastem.families.kmeans import KMeansFamily
+
+    family = KMeansFamily(k, X.shape[1], X.dtype, shift=X.mean(axis=0))
+    source = ArraySource(X, np.asarray(w, dtype=np.float64))
+    return initial_centers(family, source, k, init, np.random.RandomState(seed))
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_seeding_uses_the_sample_weights(init):
+    """scikit-learn's test_sample_weight_init, on fastem's seeding (its _init_centroids)."""
+    X = make_blobs(n_samples=200, n_features=10, n_components=10, seed=3)[0]
+    w = np.random.RandomState(0).uniform(size=len(X))
+    weighted = _seeds(X, w, 5, init, 0)
+    unweighted = _seeds(X, np.ones(len(X)), 5, init, 0)
+    assert not np.allclose(weighted, unweighted)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_rows_of_weight_zero_are_never_seeds(init):
+    """scikit-learn's test_sample_weight_zero, on fastem's seeding."""
+    X = make_blobs(n_samples=100, n_features=5, n_components=5, seed=4)[0]
+    w = np.random.RandomState(0).uniform(size=len(X))
+    w[::2] = 0.0
+    for seed in range(5):
+        seeds = _seeds(X, w, 10, init, seed)
+        d = ((X[::2, None] - seeds[None]) ** 2).sum(-1)
+        assert not np.any(np.isclose(d, 0.0)), seed
+        # Every seed is a row of positive weight.
+        assert all(np.any(np.all(X[1::2] == c, axis=1)) for c in seeds), seed

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from fastem import GaussianMixture
+from fastem._settings import override
 from fastem.families.gaussian import GaussianFamily, GaussianParams, precision_cholesky
 from matmul_paths import GAUSSIAN_PATHS
 from missing_reference import em_step, log_prob
@@ -63,8 +64,8 @@ def _reference(covariance_type, weighted, dtype):
     return em_step(X, p.weights, p.means, p.covariances, covariance_type, REG, w)
 
 
-def _fastem_step(covariance_type, weighted, dtype):
-    X = np.ascontiguousarray(_data().astype(dtype))
+def _fastem_step(covariance_type, weighted, dtype, X=None):
+    X = np.ascontiguousarray((_data() if X is None else X).astype(dtype))
     w = _sample_weight() if weighted else np.empty(0)
     shift = np.nanmean(X.astype(np.float64), axis=0)
     family = GaussianFamily(covariance_type, K, D, dtype, shift=shift, missing=True)
@@ -102,6 +103,36 @@ def test_em_step_matches_the_reference_on_every_matmul_path(covariance_type, pat
     _, _, family = _fastem_step(covariance_type, True, np.float64)
     assert family.matmul_path == pinned_path
     _check(covariance_type, True, np.float64)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("pattern_rows", [1, 10**9])
+def test_full_patterns_on_the_block_products_and_row_by_row(pattern_rows, weighted):
+    """Every missingness pattern on the block products (a row is enough), or none.
+
+    With the default threshold the data hold patterns of both kinds (2 to 13 rows).
+    """
+    with override(missing_pattern_rows=pattern_rows):
+        _check("full", weighted, np.float64)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_pattern_across_blocks_and_row_groups(covariance_type):
+    """One pattern of 94 rows spans several blocks of rows and both row groups' shares."""
+    X = _data()
+    rows = np.arange(10, 290, 3)
+    X[rows] = np.where(np.isnan(X[rows]), 100.0, X[rows])
+    X[rows, 1] = np.nan
+    with override(gaussian_block_rows=16, min_rows_per_group=64):
+        new, ll, _ = _fastem_step(covariance_type, True, np.float64, X)
+    p = _params(covariance_type)
+    weights, means, covariances, ll_ref = em_step(
+        X, p.weights, p.means, p.covariances, covariance_type, REG, _sample_weight()
+    )
+    assert ll == pytest.approx(ll_ref, rel=1e-10)
+    _close(new.weights, weights, 1e-10)
+    _close(new.means, means, 1e-10)
+    _close(new.covariances, covariances, 1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

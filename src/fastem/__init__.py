@@ -8,6 +8,7 @@ from .gaussian import GaussianMixture
 from .impute import MixtureImputer
 from .kmeans import KMeans
 from .selection import MixtureSelector
+from .tabular import TabularMixture
 
 __all__ = [
     "BernoulliMixture",
@@ -15,6 +16,7 @@ __all__ = [
     "KMeans",
     "MixtureImputer",
     "MixtureSelector",
+    "TabularMixture",
     "load",
     "__version__",
 ]

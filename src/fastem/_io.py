@@ -351,7 +351,7 @@ def _read_members(path):
 
 
 def load(path):
-    """Load a mixture saved by :func:`save` (or ``estimator.save``).
+    """Load an estimator saved by its ``save`` method, e.g. :meth:`fastem.GaussianMixture.save`.
 
     The file is read with ``allow_pickle=False``: loading a model file never
     runs code from it.

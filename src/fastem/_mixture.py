@@ -25,6 +25,7 @@ from . import _checkpoint, _io
 from ._compat import Interval, StrOptions, _check_sample_weight
 from ._drivers import exact_em
 from ._init import data_moments, initial_stats
+from ._multi import InitRequest, Run, advance, initial_stats_many
 from ._online import OnlineEMMixin
 from ._progress import Progress
 from ._sources import (
@@ -36,7 +37,35 @@ from ._sources import (
     neutralise_zero_weight_rows,
 )
 from ._threads import kernel_threads
-from ._verbose import VerboseMixin
+from ._verbose import RestartLog, VerboseMixin
+
+
+class _NeedStats(Exception):
+    """Raised by the probe of ``_initial_params``: it asks for initial statistics."""
+
+
+def _ask_for_stats(family, source, random_state):
+    raise _NeedStats
+
+
+def _given_stats(stats):
+    """An ``_initial_stats`` that returns ``stats`` (computed for it in shared passes)."""
+
+    def initial_stats(family, source, random_state):
+        return stats
+
+    return initial_stats
+
+
+def _run_state(run):
+    """What a checkpoint keeps of a restart advancing with others (see ``_restored_run``)."""
+    return {
+        "params": run.params,
+        "bounds": list(run.lower_bounds),
+        "n_iter": run.n_iter,
+        "converged": run.converged,
+        "max_iter": run.max_iter,
+    }
 
 
 class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
@@ -110,6 +139,12 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
     # -- hooks a family estimator provides -------------------------------------------
     #: The family class (``fastem.families.Family``) of this estimator.
     _family_class = None
+
+    #: Whether the ``n_init`` restarts initialise in shared passes
+    #: (:func:`fastem._multi.initial_stats_many`, for estimators whose
+    #: :meth:`_initial_stats` is the shared one); False initialises them one
+    #: after the other with the estimator's own :meth:`_initial_params`.
+    _shared_initialisation: ClassVar[bool] = True
 
     #: Whether NaN in the data means a missing value (marginalised, missing at random)
     #: instead of an error: validation, chunk checks and the ``allow_nan`` tag follow it.
@@ -516,91 +551,15 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
     def _fit_exact(self, family, source, checkpoint=None, state=None):
         """``n_init`` runs of exact EM; the best is kept. Resumes ``state`` (a checkpoint's).
 
-        ``run`` is the restart in progress (parameters, bounds, iterations, whether
-        it is done); ``best`` the best finished one. Nothing is set on the
-        estimator before the end.
+        One run (``n_init=1``, a warm start) iterates alone (:meth:`_em_alone`);
+        several restarts advance together in the same passes
+        (:meth:`_em_together`). Nothing is set on the estimator before the end.
         """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-        best, first, run = None, 0, None
-        if state is not None:
-            _checkpoint.set_rng_state(random_state, state["rng"])
-            best, first = state["best"], state["init"]
-
-        def make_state(init):
-            return {
-                "init": init,
-                "run": run,
-                "best": best,
-                "shift": family.shift,
-                "rng": _checkpoint.rng_state(random_state),
-            }
-
-        progress = Progress(self.progress, self.max_iter * n_init)
-        try:
-            for init in range(first, n_init):
-                self._verbose_init_begin(init)
-                if state is not None and init == first:
-                    run = state["run"]
-                else:
-                    if do_init:
-                        params = self._initial_params(family, source, random_state)
-                        start_bound = -np.inf
-                    else:
-                        params = self._params_from_attributes()
-                        start_bound = self.lower_bound_
-                    run = {
-                        "params": params,
-                        "bounds": [],
-                        "n_iter": 0,
-                        "converged": False,
-                        "done": self.max_iter == 0,
-                        "start_bound": start_bound,
-                    }
-                    if checkpoint is not None:
-                        checkpoint.save(lambda init=init: make_state(init))
-                if not run["done"]:
-
-                    def on_step(params, bounds, n_iter, converged, done, init=init, run=run):
-                        run.update(
-                            params=params,
-                            bounds=bounds,
-                            n_iter=n_iter,
-                            converged=converged,
-                            done=done,
-                        )
-                        if checkpoint is not None:
-                            checkpoint.save(lambda: make_state(init))
-
-                    bounds = run["bounds"]
-                    params, bounds, n_iter, converged = exact_em(
-                        family,
-                        source,
-                        run["params"],
-                        reg=self._reg(),
-                        tol=self.tol,
-                        max_iter=self.max_iter,
-                        lower_bound=bounds[-1] if bounds else run["start_bound"],
-                        on_iteration=self._verbose_iteration,
-                        progress=progress,
-                        callback=self.callback,
-                        start_iter=run["n_iter"],
-                        lower_bounds=bounds,
-                        on_step=on_step,
-                    )
-                    self._verbose_init_end(bounds[-1], converged)
-                    run.update(params=params, bounds=bounds, n_iter=n_iter, converged=converged)
-                    run["done"] = True
-                if self.max_iter == 0:
-                    result = (run["params"], -np.inf, [], 0, False)
-                else:
-                    bounds = run["bounds"]
-                    result = (run["params"], bounds[-1], bounds, run["n_iter"], run["converged"])
-                if best is None or result[1] > best[1] or best[1] == -np.inf:
-                    best = result
-        finally:
-            progress.close()
+        if do_init and self.n_init > 1:
+            best, make_state = self._em_together(family, source, checkpoint, state)
+        else:
+            best, make_state = self._em_alone(family, source, checkpoint, state, do_init)
         params, lower_bound, bounds, n_iter, converged = best
         if not converged and self.max_iter > 0:
             warnings.warn(
@@ -615,7 +574,255 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = list(bounds)
         if checkpoint is not None:
-            checkpoint.finish(lambda: make_state(n_init - 1))
+            checkpoint.finish(make_state)
+
+    def _em_alone(self, family, source, checkpoint, state, do_init):
+        """One run of exact EM (from an initialisation, or warm): ``(best, make_state)``.
+
+        ``run`` is the run in progress (parameters, bounds, iterations, whether
+        it is done); ``best`` the finished one, ``(params, lower_bound, bounds,
+        n_iter, converged)``. The checkpoint layout (``init``, ``run``,
+        ``best``) is that of the sequential restarts of earlier versions.
+        """
+        random_state = check_random_state(self.random_state)
+        best, run = None, None
+        if state is not None:
+            _checkpoint.set_rng_state(random_state, state["rng"])
+            best = state["best"]
+
+        def make_state():
+            return {
+                "init": 0,
+                "run": run,
+                "best": best,
+                "shift": family.shift,
+                "rng": _checkpoint.rng_state(random_state),
+            }
+
+        progress = Progress(self.progress, self.max_iter)
+        try:
+            self._verbose_init_begin(0)
+            if state is not None:
+                run = state["run"]
+            else:
+                if do_init:
+                    params = self._initial_params(family, source, random_state)
+                    start_bound = -np.inf
+                else:
+                    params = self._params_from_attributes()
+                    start_bound = self.lower_bound_
+                run = {
+                    "params": params,
+                    "bounds": [],
+                    "n_iter": 0,
+                    "converged": False,
+                    "done": self.max_iter == 0,
+                    "start_bound": start_bound,
+                }
+                if checkpoint is not None:
+                    checkpoint.save(make_state)
+            if not run["done"]:
+
+                def on_step(params, bounds, n_iter, converged, done, run=run):
+                    run.update(
+                        params=params,
+                        bounds=bounds,
+                        n_iter=n_iter,
+                        converged=converged,
+                        done=done,
+                    )
+                    if checkpoint is not None:
+                        checkpoint.save(make_state)
+
+                bounds = run["bounds"]
+                params, bounds, n_iter, converged = exact_em(
+                    family,
+                    source,
+                    run["params"],
+                    reg=self._reg(),
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    lower_bound=bounds[-1] if bounds else run["start_bound"],
+                    on_iteration=self._verbose_iteration,
+                    progress=progress,
+                    callback=self.callback,
+                    start_iter=run["n_iter"],
+                    lower_bounds=bounds,
+                    on_step=on_step,
+                )
+                self._verbose_init_end(bounds[-1], converged)
+                run.update(params=params, bounds=bounds, n_iter=n_iter, converged=converged)
+                run["done"] = True
+            if self.max_iter == 0:
+                best = (run["params"], -np.inf, [], 0, False)
+            else:
+                bounds = run["bounds"]
+                best = (run["params"], bounds[-1], bounds, run["n_iter"], run["converged"])
+        finally:
+            progress.close()
+        return best, make_state
+
+    def _em_together(self, family, source, checkpoint, state):
+        """``n_init`` restarts of exact EM advanced together: ``(best, make_state)``.
+
+        Every restart is initialised first, all in shared passes
+        (:func:`fastem._multi.initial_stats_many`, with the draws from the
+        random state in the order of the sequential restarts), then every EM
+        pass reads each chunk once for all restarts still iterating
+        (:func:`fastem._multi.advance`). Each restart computes exactly what it
+        computes alone, so the kept restart (the best lower bound, the first of
+        equal ones, as scikit-learn) is the sequential fit's. The first
+        failure in the sequential order (restart by restart, initialisation
+        before EM) is raised, after the restarts before it have finished; later
+        restarts stop at once.
+
+        The callback is called after every pass once per restart that iterated
+        in it, in restart order, with that restart's iteration and bound; a
+        true return stops that restart. The checkpoint holds every restart.
+        """
+        n_init, reg = self.n_init, self._reg()
+        random_state = check_random_state(self.random_state)
+        log = RestartLog(self.verbose, self.verbose_interval, n_init) if self.verbose else None
+        failure = None  # (restart, exception) of the first failure in sequential order
+        if state is not None:
+            if "runs" not in state:
+                raise _checkpoint.CheckpointError(
+                    "The checkpoint holds restarts fitted one after another (an earlier "
+                    "fastem); this one fits them together. Delete it, or fit with "
+                    "resume=False, to start over."
+                )
+            _checkpoint.set_rng_state(random_state, state["rng"])
+            runs = [self._restored_run(family, saved, reg) for saved in state["runs"]]
+        else:
+            runs, failure = self._initial_runs(family, source, random_state, reg)
+
+        def make_state():
+            return {
+                "runs": [_run_state(run) for run in runs],
+                "shift": family.shift,
+                "rng": _checkpoint.rng_state(random_state),
+            }
+
+        seen = [run.n_iter for run in runs]
+        if log is not None:
+            for index, run in enumerate(runs):
+                if not run.live and run.error is None:
+                    log.end(index, run.lower_bound if self.max_iter else None, run.converged)
+        if checkpoint is not None and failure is None and state is None:
+            checkpoint.save(make_state)
+        progress = Progress(self.progress, self.max_iter)
+        n_pass = max(seen, default=0)
+
+        def on_pass(n_live):
+            nonlocal failure, n_pass
+            n_pass += 1
+            for index, run in enumerate(runs):
+                if run.error is not None and (failure is None or index < failure[0]):
+                    failure = (index, run.exception)
+                if run.n_iter == seen[index]:
+                    continue
+                seen[index] = run.n_iter
+                bounds = run.lower_bounds
+                change = bounds[-1] - (bounds[-2] if len(bounds) > 1 else -np.inf)
+                if log is not None:
+                    log.iteration(index, run.n_iter, change)
+                if self.callback is not None and self.callback(run.n_iter, run.lower_bound):
+                    run.max_iter = run.n_iter  # stops this restart (converged as it is)
+                if log is not None and not run.live:
+                    log.end(index, run.lower_bound, run.converged)
+            if failure is not None:
+                for run in runs[failure[0] + 1 :]:
+                    run.max_iter = run.n_iter  # never reached by sequential restarts
+            live = [run.lower_bound for run in runs if run.live]
+            progress.iteration(n_pass, max(live or [run.lower_bound for run in runs]))
+            if log is not None:
+                log.flush()
+            if checkpoint is not None and failure is None:
+                checkpoint.save(make_state)
+
+        try:
+            advance(runs, source, progress=progress, on_pass=on_pass)
+        finally:
+            progress.close()
+        if failure is not None:
+            if log is not None:
+                log.abort(failure[0])
+            raise failure[1]
+        if log is not None:
+            log.flush()
+        best = None
+        for run in runs:
+            if self.max_iter == 0:
+                result = (run.params, -np.inf, [], 0, False)
+            else:
+                bounds = run.lower_bounds
+                result = (run.params, bounds[-1], bounds, run.n_iter, run.converged)
+            if best is None or result[1] > best[1] or best[1] == -np.inf:
+                best = result
+        return best, make_state
+
+    def _initial_runs(self, family, source, random_state, reg):
+        """The restarts' runs, initialised in shared passes: ``(runs, failure)``.
+
+        ``failure`` is ``(restart, exception)`` for the first restart whose
+        initialisation fails (the runs before it only are returned), or None.
+        """
+        n_init = self.n_init
+        if not self._shared_initialisation:
+            # The estimator initialises in its own way: one restart after the
+            # other (the same draws, in the same order), then EM in shared passes.
+            starts, failure = [], None
+            for index in range(n_init):
+                try:
+                    starts.append(self._initial_params(family, source, random_state))
+                except (ValueError, ArithmeticError) as exc:
+                    failure = (index, exc)
+                    break
+            return self._runs(family, starts, reg), failure
+        self._initial_stats = _ask_for_stats
+        try:
+            params = self._initial_params(family, source, random_state)
+        except _NeedStats:
+            params = None
+        finally:
+            del self._initial_stats
+        if params is not None:
+            # Every start given (weights_init and friends): no draw, the same start each time.
+            starts = [copy.deepcopy(params) for _ in range(n_init)]
+            failure = None
+        else:
+            requests = [InitRequest(family, self.init_params, random_state) for _ in range(n_init)]
+            initial_stats_many(requests, source, hook="lloyd")
+            starts, failure = [], None
+            for index, request in enumerate(requests):
+                if request.error is not None:
+                    failure = (index, request.error)
+                    break
+                self._initial_stats = _given_stats(request.stats)
+                try:
+                    starts.append(self._initial_params(family, source, None))
+                except (ValueError, ArithmeticError) as exc:
+                    failure = (index, exc)
+                    break
+                finally:
+                    del self._initial_stats
+        return self._runs(family, starts, reg), failure
+
+    def _runs(self, family, starts, reg):
+        """One :class:`fastem._multi.Run` per start, tagged with its restart number."""
+        return [
+            Run(family, params, reg=reg, tol=self.tol, max_iter=self.max_iter, tag=index)
+            for index, params in enumerate(starts)
+        ]
+
+    def _restored_run(self, family, saved, reg):
+        """A :class:`fastem._multi.Run` in the state a checkpoint saved (see ``_run_state``)."""
+        run = Run(family, saved["params"], reg=reg, tol=self.tol, max_iter=saved["max_iter"])
+        run.lower_bounds = list(saved["bounds"])
+        run.lower_bound = run.lower_bounds[-1] if run.lower_bounds else -np.inf
+        run.n_iter = saved["n_iter"]
+        run.converged = saved["converged"]
+        return run
 
     # -- prediction -------------------------------------------------------------------------
     def _weighted_log_prob(self, X):
@@ -788,6 +995,14 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             The component of each row.
         """
+        return self._draw(n_samples)
+
+    def _sampling_family(self, params):
+        """The family that draws the rows of :meth:`sample`."""
+        return self._make_family(params.means.shape[1], np.asarray(self.means_).dtype)
+
+    def _draw(self, n_samples):
+        """``(rows, labels)`` drawn from the fitted model as the family encodes them."""
         check_is_fitted(self, self._attributes_for_fitted)
         if n_samples < 1:
             raise ValueError(
@@ -801,7 +1016,7 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         if weights[:-1].sum() > 1.0 + 1e-12:  # (numpy's own tolerance)
             weights = weights / weights.sum()
         params.weights = weights
-        family = self._make_family(params.means.shape[1], np.asarray(self.means_).dtype)
+        family = self._sampling_family(params)
         rng = check_random_state(self.random_state)
         return family.sample(params, n_samples, rng)
 

@@ -21,11 +21,13 @@ is shared, so the results are identical to the last bit.
 
 import inspect
 import time
+from functools import partial
 
 import numpy as np
 
 from ._checkpoint import test_hook
 from ._init import (
+    _observed_rows,
     _random_resp,
     _relocate_empty,
     _seed_stats,
@@ -79,8 +81,9 @@ class Parts:
         )
 
 
-def _apply_all(funcs, X_chunk, w_chunk):
-    test_hook("estep")
+def _apply_all(funcs, X_chunk, w_chunk, hook="estep"):
+    if hook is not None:
+        test_hook(hook)
     items, seconds = [], []
     for func in funcs:
         start = time.perf_counter()
@@ -106,16 +109,17 @@ class _Bound:
 
 
 class _ApplyAll:
-    __slots__ = ("funcs",)
+    __slots__ = ("funcs", "hook")
 
-    def __init__(self, funcs):
+    def __init__(self, funcs, hook="estep"):
         self.funcs = funcs
+        self.hook = hook
 
     def __call__(self, X_chunk, w_chunk):
-        return _apply_all(self.funcs, X_chunk, w_chunk)
+        return _apply_all(self.funcs, X_chunk, w_chunk, self.hook)
 
 
-def shared_pass(source, funcs, progress=None):
+def shared_pass(source, funcs, progress=None, hook="estep"):
     """One pass over ``source`` computing every ``func(X_chunk, w_chunk)``, summed.
 
     Parameters
@@ -126,6 +130,9 @@ def shared_pass(source, funcs, progress=None):
         ``func(X_chunk, w_chunk)`` returning something closed under ``+``.
     progress : fastem._progress.Progress, optional
         Advanced per chunk.
+    hook : str or None, default="estep"
+        The test hook (:func:`fastem._checkpoint.test_hook`) passed once per
+        chunk of the pass; None passes none.
 
     Returns
     -------
@@ -137,7 +144,7 @@ def shared_pass(source, funcs, progress=None):
     """
     if not funcs:
         return [], []
-    total = source.map_reduce(_ApplyAll(list(funcs)), progress)
+    total = source.map_reduce(_ApplyAll(list(funcs), hook), progress)
     return total.items, total.seconds
 
 
@@ -183,7 +190,8 @@ class Run:
     :meth:`step` is one iteration of :func:`fastem._drivers.exact_em` given
     the statistics of the pass, with the same convergence rule; failures
     (a singular covariance, a non-finite log-likelihood) end the run and are
-    kept as its ``error`` instead of being raised.
+    kept as its ``error`` (the message) and ``exception`` instead of being
+    raised.
 
     Parameters
     ----------
@@ -213,6 +221,7 @@ class Run:
         self.n_iter = 0
         self.converged = False
         self.error = None
+        self.exception = None
         self.seconds = 0.0
 
     @property
@@ -222,6 +231,7 @@ class Run:
 
     def fail(self, exc):
         """End the run with the message of ``exc``."""
+        self.exception = exc
         self.error = " ".join(str(exc).split()) or type(exc).__name__
 
     def estep(self):
@@ -236,9 +246,12 @@ class Run:
         previous = self.lower_bound
         lower_bound = stats.mean_log_likelihood
         if not np.isfinite(lower_bound):
-            self.error = (
-                "The log-likelihood became non-finite during EM; the data or the "
-                "parameters overflow. Scale the input data or use float64."
+            # exact_em's error, word for word.
+            self.fail(
+                ValueError(
+                    "The log-likelihood became non-finite during EM; the data or the "
+                    "parameters overflow. Scale the input data or use float64."
+                )
             )
             return
         try:
@@ -463,6 +476,9 @@ class _KMeansJob:
 
 
 def _lloyd(X_chunk, w_chunk, family, centers):
+    if "inertia" in inspect.signature(family.lloyd_stats).parameters:
+        # As fastem._init.lloyd where nothing shows the inertia: only the sums are needed.
+        return family.lloyd_stats(X_chunk, w_chunk, centers, inertia=False)
     return family.lloyd_stats(X_chunk, w_chunk, centers)
 
 
@@ -490,7 +506,7 @@ def _random_pass(source, requests):
         request.stats = total
 
 
-def _run_kmeans(jobs, source):
+def _run_kmeans(jobs, source, hook="estep"):
     """Lloyd iterations of every job, in shared passes, as ``fastem._init.lloyd`` runs them.
 
     Each iteration is one shared pass of every live job's ``lloyd_stats``;
@@ -504,7 +520,7 @@ def _run_kmeans(jobs, source):
         if not live:
             return
         results, seconds = shared_pass(
-            source, [_Bound(_lloyd, job.family, job.centers) for job in live]
+            source, [_Bound(_lloyd, job.family, job.centers) for job in live], hook=hook
         )
         for job, stats, spent in zip(live, results, seconds, strict=True):
             start = time.perf_counter()
@@ -521,7 +537,7 @@ def _run_kmeans(jobs, source):
             job.seconds += spent + time.perf_counter() - start
 
 
-def initial_stats_many(requests, source):
+def initial_stats_many(requests, source, hook="estep"):
     """:func:`fastem._init.initial_stats` of every request, sharing the passes.
 
     Each request gets exactly the statistics that its own call would return
@@ -536,6 +552,9 @@ def initial_stats_many(requests, source):
         What to compute; filled in place.
     source : fastem._sources.Source
         The rows.
+    hook : str or None, default="estep"
+        The test hook of the shared passes (k-means, the final assignment),
+        see :func:`shared_pass`.
     """
     from ._init import initial_stats  # the per-request path, for Dask sources
 
@@ -555,7 +574,7 @@ def initial_stats_many(requests, source):
     for wave in _waves(requests):
         _init_wave(wave, source, sampler, kmeans_jobs)
     jobs = [job for job, _ in kmeans_jobs]
-    _run_kmeans(jobs, source)
+    _run_kmeans(jobs, source, hook)
     hard = [
         (job, request)
         for job, sharing in kmeans_jobs
@@ -563,7 +582,7 @@ def initial_stats_many(requests, source):
         if not _failed(job, sharing)
     ]
     results, seconds = shared_pass(
-        source, [_Bound(_hard, request.family, job.centers) for job, request in hard]
+        source, [_Bound(_hard, request.family, job.centers) for job, request in hard], hook=hook
     )
     for (job, request), stats, spent in zip(hard, results, seconds, strict=True):
         request.seconds += spent + job.seconds / job.n_sharing
@@ -606,7 +625,7 @@ def _init_wave(wave, source, sampler, kmeans_jobs):
                 seed_indices(
                     source.n_samples,
                     request.family.n_components,
-                    weights,
+                    _seeding_weights(source, request.family, weights),
                     request.random_state,
                 )
             )
@@ -643,6 +662,23 @@ def _init_wave(wave, source, sampler, kmeans_jobs):
     randoms = [r for r in wave if r.method == "random"]
     if randoms:
         _random_pass(source, randoms)
+
+
+def _seeding_weights(source, family, weights):
+    """The weights ``random_from_data`` seeds with: rows without an observed value never seed.
+
+    As :func:`fastem._init.initial_stats` draws them (one more pass, once,
+    where the data has missing values).
+    """
+    if not getattr(family, "missing", False):
+        return weights
+    observed = getattr(source, "_fastem_observed_rows", None)
+    if observed is None:
+        observed = source.map_reduce(partial(_observed_rows, family)).values
+        source._fastem_observed_rows = observed
+    if observed.all():
+        return weights
+    return (weights if weights.size else np.ones(observed.size)) * observed
 
 
 def _all_weights(source):

@@ -10,13 +10,20 @@ tol : float, default=1e-3
     max_iter : int, default=100
         Number of EM iterations per initialisation.
     n_init : int, default=1
-        Number of initialisations; the best result is kept.
+        Number of initialisations; the best result is kept (the highest
+        lower bound, the first of equal ones). The restarts advance together:
+        every pass over the data (the initialisation's and EM's) serves all
+        restarts still iterating, so out-of-core data is read about as often
+        as for the slowest restart alone, and each restart is exactly the one
+        fitted alone from the same draws.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation and of :meth:`sample`.
     warm_start : bool, default=False
         Continue from the fitted parameters on the next :meth:`fit`.
     verbose : int, default=0
-        Print progress (1: iterations, 2: with timings and changes).
+        Print progress (1: iterations, 2: with timings and changes). With
+        ``n_init > 1`` each restart's lines are printed, in restart order,
+        once it has ended (timings are those of the shared passes).
     verbose_interval : int, default=10
         Iterations between two progress lines.
     n_jobs : int, default=None
@@ -33,7 +40,10 @@ tol : float, default=1e-3
         current mean log-likelihood during :meth:`fit`.
     callback : callable, default=None
         ``callback(iteration, lower_bound)`` after every EM iteration (online:
-        every mini-batch); return True to stop early."""
+        every mini-batch); return True to stop early. With ``n_init > 1`` it
+        is called after every pass once per restart that iterated in it, in
+        restart order, with that restart's iteration and bound; True stops
+        that restart."""
 
 
 def fill_shared_doc(cls):

@@ -27,9 +27,11 @@ MATMUL_PATHS = ("auto", "loops", "blas", "tiled", "tiled4")
 
 @dataclass
 class Settings:
-    """The tunables; one instance, :data:`settings`, is read by the package.
+    """The tunables; one instance, :data:`~fastem._settings.settings`, is read by the package.
 
-    Attributes
+    Each parameter is also the attribute of the same name.
+
+    Parameters
     ----------
     matmul_path : {"auto", "loops", "blas", "tiled", "tiled4"}
         How the fit kernels multiply their blocks. "auto" picks for the CPU
@@ -49,6 +51,11 @@ class Settings:
     bernoulli_min_group_work : int
         Multiply-adds below which a Bernoulli kernel call uses fewer threads
         (waking a thread costs tens of microseconds).
+    missing_pattern_rows : int
+        Rows of one missingness pattern (within a row group's share of a
+        chunk) from which a full-covariance E-step takes them through the
+        block products with the pattern's marginal weights; rarer patterns
+        go row by row.
     min_rows_per_group : int
         Rows below which another kernel thread costs more than it saves.
     seeding_sample_rows : int
@@ -69,6 +76,7 @@ class Settings:
     kmeans_block_rows: int = 1024
     bernoulli_block_elements: int = 1 << 17
     bernoulli_min_group_work: int = 1 << 20
+    missing_pattern_rows: int = 8
     min_rows_per_group: int = 16384
     seeding_sample_rows: int = 131072
     random_init_rows: int = 65536
@@ -107,7 +115,7 @@ def override(**changes):
     Parameters
     ----------
     **changes
-        Attribute names of :class:`Settings` and their values.
+        Attribute names of :class:`~fastem._settings.Settings` and their values.
 
     Yields
     ------

@@ -823,3 +823,28 @@ def make_source(X, sample_weight=None, chunk_size=None, check_chunk=None):
             "For an iterable source give sample weights with the chunks, as (rows, weights) pairs."
         )
     return IterableSource(X, chunk_size=chunk_size, check_chunk=check_chunk)
+
+
+def parquet_tables(path, batch_rows):
+    """A function returning a new iterator of pyarrow record batches of a Parquet file or folder.
+
+    Batches of at most ``batch_rows`` rows are read by pyarrow one after another
+    (row group by row group), so a pass holds a batch or two, whatever the size
+    of the file. Used by :class:`fastem.TabularMixture` for tables larger than
+    memory.
+    """
+    try:
+        import pyarrow.dataset as ds
+    except ImportError:
+        raise ImportError("Reading Parquet needs pyarrow: pip install 'fastem[tabular]'") from None
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such data file: {path}")
+    dataset = ds.dataset(path, format="parquet")
+
+    def tables():
+        for batch in dataset.to_batches(batch_size=int(batch_rows)):
+            if batch.num_rows:
+                yield batch
+
+    return tables

@@ -227,3 +227,36 @@ class DaskAdapter:
 
 
 register_adapter(DaskAdapter())
+
+
+def dask_frame_summaries(ddf, column_types):
+    """Column summaries (see ``fastem._tables``) of a Dask DataFrame, merged over partitions."""
+    dask, _ = _import_dask()
+    from ._tables import frame_summaries, merge_summaries
+
+    parts = dask.compute(
+        *[dask.delayed(frame_summaries)(part, column_types) for part in ddf.to_delayed()]
+    )
+    summaries, declared = None, {}
+    for part, decl in parts:
+        declared.update(decl)
+        summaries = part if summaries is None else merge_summaries(summaries, part)
+    if summaries is None:
+        raise ValueError("The Dask DataFrame has no partitions.")
+    return summaries, declared
+
+
+def dask_frame_rows(ddf, encode, n_columns, dtype):
+    """A Dask array of the rows of ``ddf`` encoded per partition by ``encode`` (lazy).
+
+    The partitions' lengths are computed once (one pass) so that the array has
+    known row blocks, which the Dask source needs.
+    """
+    dask, da = _import_dask()
+    lengths = dask.compute(*[dask.delayed(len)(part) for part in ddf.to_delayed()])
+    blocks = [
+        da.from_delayed(dask.delayed(encode)(part), shape=(int(n), n_columns), dtype=dtype)
+        for part, n in zip(ddf.to_delayed(), lengths, strict=True)
+        if n
+    ]
+    return da.concatenate(blocks, axis=0)

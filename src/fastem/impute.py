@@ -32,7 +32,7 @@ _MIXTURE_PARAMETERS = (
 
 
 def full_covariances(mixture):
-    """The covariances of a fitted :class:`GaussianMixture` as ``(K, D, D)`` float64 matrices.
+    """The covariances of a fitted :class:`~fastem.GaussianMixture`, ``(K, D, D)``, float64.
 
     Parameters
     ----------
@@ -42,6 +42,7 @@ def full_covariances(mixture):
     Returns
     -------
     ndarray of shape (n_components, n_features, n_features)
+        Component ``k``'s covariance matrix at index ``k``, whatever the covariance type.
     """
     K, D = np.shape(mixture.means_)
     covariances = np.asarray(mixture.covariances_, dtype=np.float64)

@@ -498,7 +498,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_clusters)
-            Euclidean distances to the centres, in the dtype of ``X``.
+            Euclidean distances to the centres (float32 for float32 ``X``).
         """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
@@ -609,7 +609,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         with kernel_threads(self.n_jobs, X.shape[0]):
             sq = family.sq_distances(X, centers)
         np.sqrt(sq, out=sq)
-        return sq.astype(X.dtype, copy=False)
+        return sq.astype(self._distance_dtype(X.dtype), copy=False)
+
+    def _distance_dtype(self, dtype):
+        """dtype of ``transform``: the rows' float dtype promoted with the centres'.
+
+        As scikit-learn's ``euclidean_distances``: float32 only when both are.
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)  # what validation converts other rows to
+        return np.result_type(dtype, np.asarray(self.cluster_centers_).dtype)
 
     def predict(self, X):
         """Nearest centre of every row.
@@ -637,11 +647,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_clusters)
-            Distances, computed directly as ``sqrt(sum (x - c)^2)``, in the
-            dtype of ``X``.
+            Distances, computed directly as ``sqrt(sum (x - c)^2)``: float32
+            when ``X`` and the centres are float32, else float64 (as in
+            scikit-learn).
         """
         check_is_fitted(self, "cluster_centers_")
-        dtype = np.asarray(self.cluster_centers_).dtype
+        # The dtype of a lazy result, which must be known before any block is.
+        dtype = self._distance_dtype(_rows_dtype(X)) if adapter_for(X) is not None else None
         return self._rowwise(X, "transform", self.n_clusters, dtype)
 
     def score(self, X, y=None, sample_weight=None):
@@ -681,6 +693,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             Destination file, written exactly as named.
         """
         _io.save(self, path)
+
+
+def _rows_dtype(X):
+    """The dtype of the rows of an array or data frame (float64 where not one dtype)."""
+    if hasattr(X, "dtype"):
+        return X.dtype
+    try:
+        return np.result_type(*X.dtypes)
+    except (AttributeError, TypeError):
+        return np.float64
 
 
 def _rows_per_call(source):

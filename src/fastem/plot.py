@@ -114,7 +114,7 @@ def _marginal_covariances(model, dims):
 
 
 def components(model, X, dims=(0, 1), ax=None, max_points=MAX_POINTS, random_state=0):
-    """Rows coloured by their most probable component, with each component's ellipses.
+    """Draw rows coloured by their most probable component, with each component's ellipses.
 
     Parameters
     ----------

@@ -335,7 +335,7 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
     degenerate when its fitted model has a component that carries fewer
     (weighted) rows than the model's parameters per component
     (``n_parameters / K``), or a Gaussian component with a variance at the
-    ``reg_covar`` floor (see :func:`degenerate_components`). Of a candidate's
+    ``reg_covar`` floor (see :func:`~fastem.selection.degenerate_components`). Of a candidate's
     starts, the best non-degenerate one is kept; a candidate with no other is
     marked (``results_["degenerate"]``) and not chosen, unless every
     candidate is degenerate (then the best of them is chosen with a warning).
@@ -1172,6 +1172,7 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         bic : float
+            The Bayesian information criterion of the chosen model on ``X``; lower is better.
         """
         return self._best().bic(X)
 
@@ -1186,6 +1187,7 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         aic : float
+            The Akaike information criterion of the chosen model on ``X``; lower is better.
         """
         return self._best().aic(X)
 

@@ -183,6 +183,89 @@ def read_data(spec, *, skip_header=False, columns=None, delimiter=",", float32=F
     return X
 
 
+#: Suffixes of the tables ``fastem fit --family tabular`` reads.
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def read_table(spec, *, delimiter=","):
+    """A table for ``--family tabular``: a DataFrame from CSV, or a Parquet path as it is.
+
+    CSV (a file, or ``-`` for standard input) is read by pandas with a header
+    line and inferred column types (numbers, booleans, text; empty cells and
+    ``NA`` are missing); a column holding only whole numbers (with holes or
+    not) is an integer column, one holding only True/False a boolean one. A
+    Parquet file or directory is returned as its path: the model reads it by
+    batches (bounded memory).
+
+    Parameters
+    ----------
+    spec : str
+        Path, or ``-`` for CSV on standard input.
+    delimiter : str, default=","
+        CSV field separator (tab for ``.tsv`` files unless given).
+
+    Returns
+    -------
+    pandas.DataFrame or str
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is in the test extra
+        raise CliError("--family tabular needs pandas: pip install 'fastem[tabular]'") from None
+    if spec == "-":
+        source, name = io.StringIO(sys.stdin.read()), "<stdin>"
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise CliError(f"{spec}: no such file")
+        suffix = path.suffix.lower()
+        if suffix in (".parquet", ".pq") or (
+            path.is_dir() and any(p.suffix.lower() in (".parquet", ".pq") for p in path.iterdir())
+        ):
+            return str(path)
+        if suffix not in TABLE_SUFFIXES:
+            raise CliError(f"{spec}: unknown table format; use .csv, .tsv, .parquet or -")
+        if suffix == ".tsv" and delimiter == ",":
+            delimiter = "\t"
+        source, name = path, spec
+    try:
+        frame = pd.read_csv(source, sep=delimiter, na_values=["NA", "na", "NaN", "nan"])
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise CliError(f"{name}: not a readable CSV table ({exc})") from None
+    if frame.shape[0] == 0:
+        raise CliError(f"{name}: no data rows")
+    return restore_column_kinds(frame)
+
+
+def restore_column_kinds(frame):
+    """CSV has no types: give whole-number and True/False columns with holes their kind back.
+
+    pandas reads a column of whole numbers with empty cells as float, and one of
+    True/False with empty cells as text; they become nullable ``Int64`` (a
+    count, or two values) and ``boolean`` (a flag).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy where a column changed, else ``frame``.
+    """
+    changed = {}
+    for name in frame.columns:
+        column = frame[name]
+        observed = column.dropna()
+        if observed.empty or not column.isna().any():
+            continue
+        if column.dtype.kind == "f" and np.all(np.floor(observed) == observed):
+            changed[name] = column.astype("Int64")
+        elif column.dtype == object and all(isinstance(v, bool) for v in observed):
+            changed[name] = column.astype("boolean")
+    return frame.assign(**changed) if changed else frame
+
+
 def data_from_args(args, float32=False):
     """:func:`read_data` of the DATA positional with the data options of ``args``."""
     return read_data(

@@ -8,15 +8,84 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import check_output, data_from_args, write_array
-from .models import check_k, describe, evaluate, fit_statistics, load_model, make_estimator
+from .data import check_output, data_from_args, read_table, write_array
+from .errors import CliError
+from .models import (
+    check_k,
+    describe,
+    evaluate,
+    fit_statistics,
+    load_model,
+    make_estimator,
+    table_statistics,
+)
 from .parser import add_data_argument, add_model_argument, positive_int
 from .progress import fit_with_progress
+
+
+def _cmd_fit_tabular(args):
+    """``fastem fit --family tabular``: a latent class model of a table; the profiles printed."""
+    if args.columns is not None or args.skip_header or args.float32:
+        raise CliError(
+            "--columns, --skip-header and --float32 do not apply to --family tabular (a table "
+            "has a header; its columns' types are inferred)"
+        )
+    table = read_table(args.data, delimiter=args.delimiter)
+    model = make_estimator("tabular", args.k, args, args.covariance)
+    if not isinstance(table, str):
+        check_k([args.k], table.shape[0])
+    fit_params = {}
+    if getattr(args, "checkpoint", None):
+        fit_params["checkpoint"] = args.checkpoint
+    try:
+        elapsed = fit_with_progress(model, table, quiet=args.quiet, **fit_params)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{args.data}: {exc}") from None
+    stats = table_statistics(model, table)
+    if args.output:
+        model.save(args.output)
+    profiles = model.describe()
+    summary = {
+        "model": describe(model),
+        "n_samples": stats.pop("n_samples"),
+        "n_features": int(model.n_features_in_),
+        "column_types": {str(k): v for k, v in model.column_types_.items()},
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        **stats,
+        "time_s": elapsed,
+        "output": args.output,
+        "profiles": [
+            {"column": str(column), "statistic": statistic, **row.to_dict()}
+            for (column, statistic), row in profiles.iterrows()
+        ],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    converged = "converged" if model.converged_ else "did not converge"
+    kinds = ", ".join(f"{k}: {v}" for k, v in summary["column_types"].items())
+    print(
+        f"fitted {summary['model']} to {summary['n_samples']:,} rows x "
+        f"{summary['n_features']} columns of {args.data}\n"
+        f"  columns          {kinds}\n"
+        f"  iterations       {model.n_iter_} ({converged})\n"
+        f"  log-likelihood   {stats['log_likelihood']:.6g} per sample\n"
+        f"  BIC              {stats['bic']:.6g}\n"
+        f"  time             {elapsed:.3g} s"
+    )
+    if args.output:
+        print(f"  saved to         {args.output}")
+    print("\nclass profiles:")
+    print(profiles.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
 
 
 def _cmd_fit(args):
     """``fastem fit``: fit one mixture, print a summary, save it."""
     check_output(args.output)
+    if args.family == "tabular":
+        return _cmd_fit_tabular(args)
     X = data_from_args(args, float32=args.float32)
     check_k([args.k], X.shape[0])
     model = make_estimator(args.family, args.k, args, args.covariance)
@@ -63,11 +132,23 @@ def _cmd_fit(args):
     return 0
 
 
+def _model_rows(model, args):
+    """The DATA of ``predict``/``score``: a table for a tabular model, rows otherwise."""
+    if not hasattr(model, "column_types_"):
+        return data_from_args(args)
+    table = read_table(args.data, delimiter=args.delimiter)
+    if isinstance(table, str):
+        import pandas as pd
+
+        table = pd.read_parquet(table)
+    return table
+
+
 def _cmd_predict(args):
     """``fastem predict``: labels or responsibilities of every row."""
     check_output(args.output)
     model = load_model(args.model)
-    X = data_from_args(args)
+    X = _model_rows(model, args)
     if args.proba:
         write_array(args.output, evaluate(model, X, "predict_proba"), "%.8g")
     else:
@@ -78,8 +159,12 @@ def _cmd_predict(args):
 def _cmd_score(args):
     """``fastem score``: mean log-likelihood per row."""
     model = load_model(args.model)
-    X = data_from_args(args)
-    stats = fit_statistics(model, X)
+    X = _model_rows(model, args)
+    stats = table_statistics(model, X) if hasattr(model, "column_types_") else None
+    if stats is not None:
+        stats.pop("n_samples")
+    else:
+        stats = fit_statistics(model, X)
     if args.json:
         print(json.dumps({"n_samples": int(X.shape[0]), **stats}, indent=2))
     else:
@@ -95,7 +180,12 @@ def _cmd_sample(args):
     if args.seed is not None:
         model.set_params(random_state=args.seed)
     X, labels = model.sample(args.n)
-    write_array(args.output, X, "%.10g")
+    if hasattr(X, "to_csv"):  # a tabular model's rows: a table with its column names
+        if args.output and not args.output.lower().endswith(".csv"):
+            raise CliError(f"{args.output}: a tabular model's rows are written as .csv")
+        X.to_csv(args.output if args.output and args.output != "-" else sys.stdout, index=False)
+    else:
+        write_array(args.output, X, "%.10g")
     if args.labels:
         write_array(args.labels, labels, "%d")
     return 0
@@ -184,7 +274,7 @@ def add_commands(sub, options):
             o.data,
             o.covariance(),
             o.iterations,
-            o.estimator,
+            o.fit_estimator,
             o.seed(),
             o.threads,
             o.quiet,

@@ -5,12 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fastem import BernoulliMixture, GaussianMixture, KMeans, load
+from fastem import BernoulliMixture, GaussianMixture, KMeans, TabularMixture, load
 
 from .data import row_blocks
 from .errors import CliError
 
-_FAMILIES = {"gaussian": GaussianMixture, "bernoulli": BernoulliMixture, "kmeans": KMeans}
+_FAMILIES = {
+    "gaussian": GaussianMixture,
+    "bernoulli": BernoulliMixture,
+    "kmeans": KMeans,
+    "tabular": TabularMixture,
+}
 
 #: ``--init`` of the command line -> KMeans's ``init`` (its 'random' draws rows,
 #: the mixtures' 'random_from_data').
@@ -65,7 +70,7 @@ def make_estimator(family, n_components, args, covariance=None):
 
     Parameters
     ----------
-    family : {'gaussian', 'bernoulli', 'kmeans'}
+    family : {'gaussian', 'bernoulli', 'kmeans', 'tabular'}
         Model family.
     n_components : int
         Number of components (clusters for k-means).
@@ -76,7 +81,7 @@ def make_estimator(family, n_components, args, covariance=None):
 
     Returns
     -------
-    GaussianMixture, BernoulliMixture or KMeans
+    GaussianMixture, BernoulliMixture, KMeans or TabularMixture
     """
     if family == "kmeans":
         return _make_kmeans(n_components, args, covariance)
@@ -91,6 +96,12 @@ def make_estimator(family, n_components, args, covariance=None):
         "n_jobs": args.n_jobs,
     }
     if covariance is not None:
+        if family == "tabular" and covariance not in ("diag", "full"):
+            raise CliError(
+                f"--covariance {covariance} does not apply to the tabular family (its gaussian "
+                "columns are independent within a class, diag, or one full-covariance block, "
+                "full)"
+            )
         params["covariance_type"] = covariance
     if args.reg_covar is not None:
         params["reg_covar"] = args.reg_covar
@@ -233,3 +244,44 @@ def describe(model):
     if hasattr(model, "covariance_type"):
         extra = f", covariance_type={model.covariance_type!r}"
     return f"{type(model).__name__}(n_components={model.n_components}{extra})"
+
+
+def table_statistics(model, table):
+    """Mean log-likelihood, BIC and AIC of a fitted tabular model on a table or Parquet path.
+
+    Parameters
+    ----------
+    model : TabularMixture
+        Fitted model.
+    table : pandas.DataFrame or str
+        The table, or a Parquet path (scored batch by batch).
+
+    Returns
+    -------
+    dict
+        ``log_likelihood`` (per sample), ``bic``, ``aic``, ``n_parameters``
+        and ``n_samples``.
+    """
+    if isinstance(table, str):
+        from fastem._sources import parquet_tables
+
+        total, n_samples = 0.0, 0
+        for batch in parquet_tables(table, EVAL_ROWS)():
+            scores = model.score_samples(batch)
+            total += float(scores.sum())
+            n_samples += scores.shape[0]
+    else:
+        n_samples = table.shape[0]
+        total = float(np.sum(model.score_samples(table), dtype=np.float64))
+    n_parameters = _n_parameters(model)
+    return {
+        "log_likelihood": total / n_samples,
+        "bic": -2 * total + n_parameters * math.log(n_samples),
+        "aic": -2 * total + 2 * n_parameters,
+        "n_parameters": n_parameters,
+        "n_samples": n_samples,
+    }
+
+
+#: Rows per batch when a Parquet table is scored.
+EVAL_ROWS = 1 << 18

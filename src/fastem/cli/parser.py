@@ -12,6 +12,8 @@ PROG = "fastem"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 FAMILIES = ("gaussian", "bernoulli", "kmeans")
+#: ``fit`` also fits tables of mixed column types (``select`` searches rows of numbers only).
+FIT_FAMILIES = (*FAMILIES, "tabular")
 
 
 # -- argument types --------------------------------------------------------------------------
@@ -113,8 +115,11 @@ class SharedOptions:
     search_iterations : argparse.ArgumentParser
         The same for ``select``, whose ``--n-init`` defaults to the selector's.
     estimator : argparse.ArgumentParser
-        The remaining estimator options of ``fit`` and ``select``: ``--family``,
-        ``--tol``, ``--init``, ``--reg-covar``, ``--chunk-size``, ``--float32``.
+        The remaining estimator options of ``select``: ``--family`` (one of
+        :data:`FAMILIES`), ``--tol``, ``--init``, ``--reg-covar``,
+        ``--chunk-size``, ``--float32``.
+    fit_estimator : argparse.ArgumentParser
+        The same for ``fit``, whose ``--family`` is one of :data:`FIT_FAMILIES`.
     threads : argparse.ArgumentParser
         ``--n-jobs``.
     quiet : argparse.ArgumentParser
@@ -154,14 +159,33 @@ class SharedOptions:
             "with --strategy em)",
         )
 
-        self.estimator = _parent()
-        group = self.estimator.add_argument_group("fitting")
+        self.estimator = self._estimator(FAMILIES, "")
+        self.fit_estimator = self._estimator(
+            FIT_FAMILIES, "; tabular for tables of mixed column types (CSV, Parquet)"
+        )
+
+        self.threads = _parent()
+        self.threads.add_argument_group("fitting").add_argument(
+            "--n-jobs", type=int, default=None, metavar="N", help="threads (default: all cores)"
+        )
+
+        self.quiet = _parent()
+        self.quiet.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+        self.json = _parent()
+        self.json.add_argument("--json", action="store_true", help="machine-readable output")
+
+    @staticmethod
+    def _estimator(families, tabular_help):
+        """``--family`` (one of ``families``) and the other estimator options."""
+        parser = _parent()
+        group = parser.add_argument_group("fitting")
         group.add_argument(
             "--family",
-            choices=FAMILIES,
+            choices=families,
             default="gaussian",
             help="model family (default gaussian; bernoulli for 0/1 data; kmeans for k-means "
-            "clustering)",
+            f"clustering{tabular_help})",
         )
         group.add_argument(
             "--tol",
@@ -201,17 +225,7 @@ class SharedOptions:
             help="fit in float32 (statistics stay float64); a float64 .npy is then "
             "converted in memory",
         )
-
-        self.threads = _parent()
-        self.threads.add_argument_group("fitting").add_argument(
-            "--n-jobs", type=int, default=None, metavar="N", help="threads (default: all cores)"
-        )
-
-        self.quiet = _parent()
-        self.quiet.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-
-        self.json = _parent()
-        self.json.add_argument("--json", action="store_true", help="machine-readable output")
+        return parser
 
     @staticmethod
     def _iterations(n_init_default, n_init_help):

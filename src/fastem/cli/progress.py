@@ -4,6 +4,8 @@ import math
 import sys
 from time import perf_counter
 
+from .._mixture import Mixture
+
 #: A fit shows progress only once it has run this many seconds: quick fits stay silent.
 DELAY_S = 1.0
 #: Least seconds between progress lines when standard error is a log, not a terminal.
@@ -31,9 +33,14 @@ class FitProgress:
         Iterations per initialisation.
     label : str, default=""
         Prefix of every line.
+    together : bool, default=False
+        The initialisations advance together (the mixtures' ``n_init``
+        restarts): after every pass the callback is called once per restart
+        still iterating, all with the same iteration number. The line then
+        shows the pass and the best lower bound in it.
     """
 
-    def __init__(self, stream, *, n_init, max_iter, label=""):
+    def __init__(self, stream, *, n_init, max_iter, label="", together=False):
         self.stream = stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.interval = TTY_INTERVAL_S if self.tty else LOG_INTERVAL_S
@@ -45,6 +52,9 @@ class FitProgress:
         self.last_iteration = math.inf
         self.last_bound = None
         self.open_line = False
+        self.together = together
+        self.seen = 0
+        self.best = None
 
     def update(self, iteration, lower_bound):
         """Take the state after an EM iteration; show it when it is time to.
@@ -57,6 +67,9 @@ class FitProgress:
             Mean log-likelihood per sample after the iteration.
         """
         now = perf_counter()
+        if self.together:
+            self._update_together(now, iteration, lower_bound)
+            return
         if iteration <= self.last_iteration:
             # The estimator numbers iterations from 1 again in every initialisation.
             self.init += 1
@@ -73,6 +86,24 @@ class FitProgress:
         self._show(
             f"{self.label}{inits}iteration {iteration}/{self.max_iter}: "
             f"lower bound {lower_bound:.6g}{details}, {now - self.start:.1f} s elapsed"
+        )
+
+    def _update_together(self, now, iteration, lower_bound):
+        if iteration != self.last_iteration:  # the first restart of a new pass
+            self.last_bound, self.best, self.seen = self.best, lower_bound, 0
+            self.lapse, self.last_time = now - self.last_time, now
+            self.last_iteration = iteration
+        self.seen += 1
+        self.best = max(self.best, lower_bound)
+        if now - self.start < self.delay or now - self.last_shown < self.interval:
+            return
+        self.last_shown = now
+        change = None if self.last_bound is None else self.best - self.last_bound
+        details = "" if change is None else f", change {change:.2g}, {self.lapse:.3f} s/iteration"
+        self._show(
+            f"{self.label}{self.seen} of {self.n_init} restarts together, iteration "
+            f"{iteration}/{self.max_iter}: best lower bound {self.best:.6g}{details}, "
+            f"{now - self.start:.1f} s elapsed"
         )
 
     def _show(self, message):
@@ -131,7 +162,15 @@ def fit_with_progress(model, X, *, quiet=False, label="", **fit_params):
     original = model.callback
     # KMeans's n_init="auto" is one run or ten; the lines then count the runs seen.
     n_init = model.n_init if isinstance(model.n_init, int) else 1
-    progress = FitProgress(sys.stderr, n_init=n_init, max_iter=model.max_iter, label=label)
+    # The mixtures advance their restarts together (KMeans runs its one after another).
+    together = (
+        isinstance(model, Mixture)
+        and n_init > 1
+        and not (model.warm_start and hasattr(model, "converged_"))
+    )
+    progress = FitProgress(
+        sys.stderr, n_init=n_init, max_iter=model.max_iter, label=label, together=together
+    )
 
     def callback(iteration, lower_bound):
         progress.update(iteration, lower_bound)

@@ -1,7 +1,74 @@
-"""What the families share: the choice of how the fit kernels multiply their blocks."""
+"""What the families share: the kernels' product path and the one type their rows arrive in."""
+
+import functools
+import inspect
+
+import numpy as np
 
 from .._settings import settings
 from ..kernels import _gemm
+
+#: The arguments that carry a chunk's data into the kernels.
+_ROW_ARGUMENTS = ("X", "sample_weight")
+
+
+def kernel_view(a):
+    """``a`` as the kernels receive it: a read-only view of the same memory (no copy).
+
+    Numba compiles one specialisation per argument type, and a read-only array
+    (a read-only memory map, a Dask block, a caller's frozen array) is a
+    different type from a writable one. Handing every chunk to the kernels
+    read-only, whatever its origin, compiles each kernel once per dtype instead
+    of once per dtype and writability; the kernels never write their input.
+    """
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def _with_kernel_views(method):
+    """``method`` receiving its ``X`` and ``sample_weight`` arguments as :func:`kernel_view`."""
+    names = list(inspect.signature(method).parameters)
+    positions = [names.index(name) for name in _ROW_ARGUMENTS if name in names]
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if positions:
+            args = list(args)
+            for position in positions:
+                if position < len(args):
+                    args[position] = kernel_view(args[position])
+        for name in _ROW_ARGUMENTS:
+            if name in kwargs:
+                kwargs[name] = kernel_view(kwargs[name])
+        return method(*args, **kwargs)
+
+    return wrapper
+
+
+def rows_as_kernel_views(cls):
+    """Class decorator: every method of a family taking rows gets them as :func:`kernel_view`.
+
+    Applied to each family class, so that no caller (estimator, driver, Dask
+    worker, test) can make the kernels compile a second, writable variant.
+    """
+    for name, member in list(vars(cls).items()):
+        if isinstance(member, staticmethod):
+            wrapped = staticmethod(_with_kernel_views(member.__func__))
+        elif isinstance(member, classmethod):
+            continue
+        elif inspect.isfunction(member) and name != "__init__":
+            wrapped = _with_kernel_views(member)
+        else:
+            continue
+        if any(
+            n in inspect.signature(getattr(wrapped, "__func__", wrapped)).parameters
+            for n in _ROW_ARGUMENTS
+        ):
+            setattr(cls, name, wrapped)
+    return cls
+
 
 _FORCED = {
     "loops": _gemm.MATMUL_LOOPS,

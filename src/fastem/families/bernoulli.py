@@ -67,7 +67,7 @@ import numpy as np
 from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from ..kernels import bernoulli as bk
-from ._common import matmul_path
+from ._common import matmul_path, rows_as_kernel_views
 from .binary import BinaryCSR
 
 #: Floor of ``log mu`` and ``log(1 - mu)`` in the parameters handed to the kernels:
@@ -214,6 +214,7 @@ class BernoulliParams:
         )
 
 
+@rows_as_kernel_views
 class BernoulliFamily:
     """The family contract (:class:`fastem.families.Family`) for Bernoulli mixtures.
 

@@ -10,7 +10,7 @@ from .._stats import ColumnMoments, SufficientStats
 from .._threads import row_groups
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gm
-from ._common import matmul_path
+from ._common import matmul_path, rows_as_kernel_views
 from .kmeans import lloyd_offsets, nearest, sq_distances
 
 COVARIANCE_KINDS = {"full": gk.FULL, "tied": gk.TIED, "diag": gk.DIAG, "spherical": gk.SPHERICAL}
@@ -139,6 +139,7 @@ def log_det_cholesky(prec_chol, covariance_type, n_features):
     return n_features * np.log(prec_chol)
 
 
+@rows_as_kernel_views
 class GaussianFamily:
     """The family contract (:class:`fastem.families.Family`) for Gaussian mixtures.
 
@@ -245,7 +246,9 @@ class GaussianFamily:
         """Per-component arrays of the kernels for missing values (means around the shift)."""
         K, D = self.n_components, self.n_features
         U = params.precisions_cholesky
-        log_det = np.ascontiguousarray(
+        # Always a writable copy: a read-only view (what broadcast_to gives for a (K,)
+        # array) is another argument type, which compiles the kernels once more.
+        log_det = np.array(
             np.broadcast_to(log_det_cholesky(U, self.covariance_type, D), (K,)), dtype=np.float64
         )
         with np.errstate(divide="ignore"):
@@ -286,6 +289,7 @@ class GaussianFamily:
                 self.matmul_path,
                 means,
                 *self._missing_args(params),
+                settings.missing_pattern_rows,
             )
             return self._wrap(X, sample_weight, moments, second, ll)
         moments, second, ll = gk.estep_stats(
@@ -446,7 +450,7 @@ class GaussianFamily:
         K, D = self.n_components, self.n_features
         U = params.precisions_cholesky
         log_det = np.broadcast_to(log_det_cholesky(U, self.covariance_type, D), (K,))
-        log_det = np.ascontiguousarray(log_det, dtype=np.float64)
+        log_det = np.array(log_det, dtype=np.float64)  # writable, see _missing_args
         means = np.ascontiguousarray(params.means, dtype=np.float64)
         if self.covariance_type in ("full", "tied"):
             factors = U if self.covariance_type == "full" else np.repeat(U[None], K, axis=0)

@@ -21,7 +21,7 @@ from ..kernels import _gemm
 from ..kernels import gaussian as gk
 from ..kernels import kmeans as kk
 from ..kernels._simd import wide_vectors
-from ._common import matmul_path
+from ._common import matmul_path, rows_as_kernel_views
 
 #: K * D up to which, on CPUs without wide vectors, the product runs in the
 #: fused register tiles of the k-means kernel (``MATMUL_LOOPS``: no product
@@ -254,6 +254,7 @@ def sq_distances(X, points):
     return out
 
 
+@rows_as_kernel_views
 class KMeansFamily:
     """The family contract (:class:`fastem.families.Family`) for k-means.
 

@@ -14,17 +14,30 @@ factorisation of the small block ``P_mm`` (a few missing values are the usual
 case) serves a whole missingness pattern, and ``log det Sigma_oo`` is
 ``log det Sigma + log det P_mm``.
 
-Within each block of rows the complete rows are gathered into a block buffer
-and go through the same fused pipeline as :func:`fastem.kernels.gaussian.estep_stats`
-(a block without NaN gives the same bits as there). For full and tied
-covariances the rows with NaN of the whole chunk are sorted by missingness
-pattern (each row group takes an equal slice), and per (pattern, component)
-one Cholesky factorisation of ``P_mm`` gives the regression coefficients and
-the conditional covariance, which is added once per pattern from the summed
-responsibilities.
-Diagonal and spherical models drop the missing terms (their conditional
-variance is the component's variance). Accumulators are per row group and
-float64, as in the complete-data kernels.
+Every block of rows is copied into a block buffer and goes through the fused
+pipeline of :func:`fastem.kernels.gaussian.estep_stats` (a block without NaN
+gives the same bits as there).
+
+- Diagonal and spherical models: the rows with NaN stay in their block. A
+  missing value is zeroed in the features ``T(x')``, which removes every term of
+  its coordinate from the product ``T W`` but the constant one,
+  ``-log(2 pi s_kj) / 2 - mu_kj^2 / (2 s_kj)``, subtracted per missing cell;
+  its expected statistics (the component's ``mu_kj`` and ``mu_kj^2 + s_kj``)
+  are added at the end from the responsibilities summed per component and
+  column. No row-by-row path.
+- Full and tied covariances: the complete rows of a block take the pipeline;
+  the rows with NaN of the whole chunk are sorted by missingness pattern (each
+  row group takes an equal slice), and per (pattern, component) one Cholesky
+  factorisation of ``P_mm`` gives the regression coefficients and the
+  conditional covariance, which is added once per pattern from the summed
+  responsibilities. Full models take a pattern with enough rows through the
+  pipeline too, with the weights of the marginal on the observed coordinates
+  (precision ``P_oo - P_om (P_mm)^-1 P_mo``) and the missing values at 0; the
+  conditional mean is affine in the observed values, so the pattern's plain
+  sums of ``T(x')`` give its expected statistics. Rarer patterns, and tied
+  models, go row by row.
+
+Accumulators are per row group and float64, as in the complete-data kernels.
 """
 
 import numpy as np
@@ -363,87 +376,60 @@ def _missing_rows_full(
     return ll
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _diagonal_log_prob(xo, ob, mean, dprec, dlog):
-    """``sum_j ob_j (dlog_j - (xo_j - mean_j)^2 dprec_j / 2)`` (observed terms only)."""
-    s = 0.0
-    for j in range(xo.shape[0]):
-        t = xo[j] - mean[j]
-        s += ob[j] * (dlog[j] - 0.5 * t * t * dprec[j])
-    return s
-
-
 @njit(cache=True)
-def _missing_rows_diagonal(
-    X,
-    rows,
-    n_rows,
-    sample_weight,
-    weighted,
-    shift,
-    kind,
-    means,
-    dprec,
-    dlog,
-    log_weights,
-    acc,
-    lp,
-    xo,
-    ob,
-):
-    """Statistics of rows with a NaN for diag/spherical models; their log-likelihood sum.
+def _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T):
+    """Zero the missing values of rows ``nan_rows[:n_nan]`` (local) in a filled block.
 
-    ``xo``/``ob`` (D,) scratch: the shifted row with 0 at its missing values,
-    and 1.0 where observed, so that the loops over columns have no branch.
+    The shifted value and its square (diag) or the row's squared norm
+    (spherical) become those of a row with ``x' = 0`` there, so that the
+    block product leaves out every term of the missing coordinates but the
+    constant ones, which :func:`_drop_missing_terms` takes out.
     """
-    d = X.shape[1]
-    K = means.shape[0]
-    ll = 0.0
-    for i in range(n_rows):
-        r = rows[i]
-        w = sample_weight[r] if weighted else 1.0
-        no = 0
+    d = xs.shape[0]
+    for i in range(n_nan):
+        r = nan_rows[i]
+        norm = 0.0
         for j in range(d):
-            v = X[r, j]
-            if np.isnan(v):
-                xo[j] = 0.0
-                ob[j] = 0.0
-            else:
-                xo[j] = np.float64(v) - shift[j]
-                ob[j] = 1.0
-                no += 1
-        for k in range(K):
-            lp[k] = (
-                log_weights[k]
-                - 0.5 * no * _LOG_2PI
-                + _diagonal_log_prob(xo, ob, means[k], dprec[k], dlog[k])
-            )
-        ll += w * _responsibilities(lp, K)
-        for k in range(K):
-            rk = w * lp[k]
-            if rk == 0.0:
-                continue
-            acc[k, 0] += rk
-            mk = means[k]
-            pk = dprec[k]
-            sq = 0.0
-            for j in range(d):
-                # A missing value: its conditional mean and variance, the component's.
-                miss = 1.0 - ob[j]
-                x = xo[j] + miss * mk[j]
-                x2 = x * x + miss / pk[j]
-                acc[k, 1 + j] += rk * x
+            if np.isnan(Xs[s0 + r, j]):
+                xs[j, r] = 0.0
                 if kind == DIAG:
-                    acc[k, 1 + d + j] += rk * x2
-                else:
-                    sq += x2
-            if kind == SPHERICAL:
-                acc[k, 1 + d] += rk * sq
-    return ll
+                    T[1 + d + j, r] = 0.0
+            else:
+                norm += xs[j, r] * xs[j, r]
+        if kind == SPHERICAL:
+            T[1 + d, r] = norm
 
 
 @njit(cache=True)
-def _complete_rows(
+def _drop_missing_terms(Xs, s0, nan_rows, n_nan, W_missing, logp):
+    """Subtract each missing coordinate's constant terms from the rows' log-densities."""
+    d = Xs.shape[1]
+    K = W_missing.shape[1]
+    for i in range(n_nan):
+        r = nan_rows[i]
+        for j in range(d):
+            if np.isnan(Xs[s0 + r, j]):
+                c = W_missing[j]
+                for k in range(K):
+                    logp[k, r] += c[k]
+
+
+@njit(cache=True)
+def _count_missing(Xs, s0, nan_rows, n_nan, logp, missing_resp):
+    """``missing_resp[j, k] += sum of r_nk w_n`` over the rows missing coordinate ``j``."""
+    d = Xs.shape[1]
+    K = missing_resp.shape[1]
+    for i in range(n_nan):
+        r = nan_rows[i]
+        for j in range(d):
+            if np.isnan(Xs[s0 + r, j]):
+                out = missing_resp[j]
+                for k in range(K):
+                    out[k] += logp[k, r]
+
+
+@njit(cache=True)
+def _block_rows(
     Xs,
     s0,
     s1,
@@ -470,17 +456,27 @@ def _complete_rows(
     acc_g,
     acc_xx_g,
     ll,
+    nan_rows,
+    n_nan,
+    W_missing,
+    missing_resp,
 ):
     """The fused block pipeline of ``kernels.gaussian.estep_stats`` on rows ``Xs[s0:s1]``.
 
     ``wc[:s1 - s0]`` holds their weights. Returns ``ll`` plus the rows'
     log-likelihood sum, added in the complete-data kernel's order (so that a
-    block without NaN gives its bits).
+    block without NaN gives its bits). Diagonal and spherical models: the rows
+    ``nan_rows[:n_nan]`` (local indices) hold NaN, which are zeroed after the
+    fill; ``W_missing`` (D, K) takes out the missing coordinates' constant
+    terms and ``missing_resp`` (D, K) sums the responsibilities of the rows
+    missing each coordinate.
     """
     d = Xs.shape[1]
     B = T.shape[1]
     m = s1 - s0
     _fill_features(Xs, s0, s1, shift, kind, xs, T)
+    if n_nan > 0:
+        _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T)
     _product_tn(path, Wp, Wt, T, logp)
     if kind == TIED:
         _product_tn(path, Up, Ut, xs, Y)
@@ -492,6 +488,8 @@ def _complete_rows(
         for k in range(K):
             for r in range(B):
                 logp[k, r] -= 0.5 * total[r]
+    if n_nan > 0:
+        _drop_missing_terms(Xs, s0, nan_rows, n_nan, W_missing, logp)
     for k in range(K):
         row = logp[k]
         for r in range(m, B):
@@ -530,7 +528,180 @@ def _complete_rows(
     for k in range(K, logp.shape[0]):
         for r in range(B):
             logp[k, r] = 0.0
+    if n_nan > 0:
+        _count_missing(Xs, s0, nan_rows, n_nan, logp, missing_resp)
     _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc_g, part_xx, acc_xx_g)
+    return ll
+
+
+@njit(cache=True)
+def _pattern_weights(prec, means, log_det, log_weights, obs, mis, no, nm, work, Wq, Wqt):
+    """Natural parameters of every component's marginal on a pattern's observed coordinates.
+
+    ``Wq`` (F, K) gets, per component, the weights of ``N(x_o | mu_o, Sigma_oo)``
+    on the features ``T(x')`` of rows whose missing ``x'`` are 0: the marginal
+    precision is the Schur complement ``Lam = P_oo - P_om (P_mm)^-1 P_mo``, and
+    ``log det Lam = log det P - log det P_mm``. ``Wqt`` is ``Wq.T``. Leaves
+    every component's ``(P_mm)^-1`` and ``(P_mm)^-1 P_mo`` in ``work``.
+    """
+    A, Linv, Cs, Rs, Lam = work
+    d = means.shape[1]
+    K = means.shape[0]
+    for f in range(Wq.shape[0]):
+        for k in range(Wq.shape[1]):
+            Wq[f, k] = 0.0
+    for k in range(K):
+        P = prec[k]
+        R = Rs[k]
+        mu = means[k]
+        ld = _pattern_factors(P, obs, mis, no, nm, A, Linv, Cs[k], R)
+        for t in range(no):
+            for u in range(t, no):
+                s = P[obs[t], obs[u]]
+                for a in range(nm):
+                    s -= P[obs[t], mis[a]] * R[a, u]
+                Lam[t, u] = s
+                Lam[u, t] = s
+        quad = 0.0
+        for t in range(no):
+            s = 0.0
+            for u in range(no):
+                s += Lam[t, u] * mu[obs[u]]
+            Wq[1 + obs[t], k] = s
+            quad += s * mu[obs[t]]
+            Wq[1 + d + _vech_index(obs[t], obs[t], d), k] = -0.5 * Lam[t, t]
+            for u in range(t + 1, no):
+                Wq[1 + d + _vech_index(obs[t], obs[u], d), k] = -Lam[t, u]
+        if no == 0:
+            Wq[0, k] = log_weights[k]
+        else:
+            Wq[0, k] = log_weights[k] + log_det[k] - 0.5 * (no * _LOG_2PI + ld + quad)
+    for f in range(Wq.shape[0]):
+        for k in range(Wq.shape[1]):
+            Wqt[k, f] = Wq[f, k]
+
+
+@njit(cache=True)
+def _complete_pattern_stats(src, dst, mean, C, R, obs, mis, no, nm, S2, GS, bvec, g1):
+    """Add the expected statistics of a pattern's rows to ``dst`` from their plain ones.
+
+    ``src`` holds ``sum r T(x')`` of the rows with their missing ``x'`` at 0.
+    The conditional mean ``xhat_m = b + G x'_o`` (``b = mu_m + R mu_o``,
+    ``G = -R``) is affine in ``x'_o``, so the sums of ``xhat`` and ``xhat xhat^T``
+    follow from ``s0 = sum r``, ``s1 = sum r x'`` and ``S2 = sum r x' x'^T``;
+    the conditional covariance ``C`` adds ``s0 C`` on the missing block.
+    """
+    d = mean.shape[0]
+    n_stat = 1 + d + d * (d + 1) // 2
+    s0 = src[0]
+    if s0 == 0.0:
+        return
+    for f in range(n_stat):
+        dst[f] += src[f]
+    for a in range(d):
+        for b in range(a, d):
+            v = src[1 + d + _vech_index(a, b, d)]
+            S2[a, b] = v
+            S2[b, a] = v
+    for a in range(nm):
+        ja = mis[a]
+        bb = mean[ja]
+        gg = 0.0
+        for t in range(no):
+            bb += R[a, t] * mean[obs[t]]
+            gg -= R[a, t] * src[1 + obs[t]]
+        bvec[a] = bb
+        g1[a] = gg
+        dst[1 + ja] += s0 * bb + gg
+        for t in range(no):
+            jt = obs[t]
+            s = 0.0
+            for u in range(no):
+                s -= R[a, u] * S2[obs[u], jt]
+            GS[a, t] = s
+            dst[1 + d + _vech_index(min(ja, jt), max(ja, jt), d)] += bb * src[1 + jt] + s
+    for a in range(nm):
+        for c in range(a, nm):
+            s = s0 * (bvec[a] * bvec[c] + C[a, c]) + bvec[a] * g1[c] + g1[a] * bvec[c]
+            for u in range(no):
+                s -= GS[a, u] * R[c, u]
+            dst[1 + d + _vech_index(mis[a], mis[c], d)] += s
+
+
+@njit(cache=True)
+def _full_pattern_rows(
+    X,
+    rows,
+    sample_weight,
+    weighted,
+    shift,
+    means,
+    prec,
+    log_det,
+    log_weights,
+    path,
+    obs,
+    mis,
+    pattern_work,
+    Wq,
+    Wqt,
+    acc_q,
+    shift_q,
+    completion,
+    Xc,
+    wc,
+    block,
+    acc_g,
+    ll,
+):
+    """Rows ``rows`` (all of one missingness pattern) of a full model, in blocks on the tiles.
+
+    One set of marginal weights per (pattern, component) serves every block:
+    the rows, their missing values at 0 (and a 0 shift there), go through the
+    block pipeline into the pattern's own ``acc_q``, which then becomes the
+    expected statistics. Returns ``ll`` plus the rows' log-likelihood sum.
+    """
+    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx_g, nan_rows, Wm, mr = (
+        block
+    )
+    S2, GS, bvec, g1 = completion
+    # Runtime values, not the constants, so that this call of the block pipeline
+    # shares its compiled form with the one of the complete rows.
+    kind = shift.shape[0] * 0 + FULL
+    no_nan = kind * 0
+    d = X.shape[1]
+    K = means.shape[0]
+    B = T.shape[1]
+    n = rows.shape[0]
+    no, nm = _pattern(X, rows[0], obs, mis)
+    _pattern_weights(prec, means, log_det, log_weights, obs, mis, no, nm, pattern_work, Wq, Wqt)
+    for j in range(d):
+        shift_q[j] = shift[j]
+    for a in range(nm):
+        shift_q[mis[a]] = 0.0
+    for k in range(acc_q.shape[0]):
+        for f in range(acc_q.shape[1]):
+            acc_q[k, f] = 0.0
+    for q0 in range(0, n, B):
+        mb = min(n, q0 + B) - q0
+        for t in range(mb):
+            r = rows[q0 + t]
+            dst = Xc[t]
+            for j in range(d):
+                dst[j] = X[r, j]
+            for a in range(nm):
+                dst[mis[a]] = 0.0
+            wc[t] = sample_weight[r] if weighted else 1.0
+        ll = _block_rows(
+            Xc, 0, mb, wc, weighted, shift_q, kind, K, path, Wq, Wqt, Up, Ut, T, xs, xw,
+            logp, mx, total, w_block, part, part_xx, Y, acc_q, acc_xx_g, ll, nan_rows,
+            no_nan, Wm, mr,
+        )  # fmt: skip
+    _, _, Cs, Rs, _ = pattern_work
+    for k in range(K):
+        _complete_pattern_stats(
+            acc_q[k], acc_g[k], means[k], Cs[k], Rs[k], obs, mis, no, nm, S2, GS, bvec, g1
+        )
     return ll
 
 
@@ -552,6 +723,7 @@ def estep_stats(
     dlog,
     log_det,
     log_weights,
+    min_pattern_rows,
 ):
     """One fused E-step over rows that may hold NaN; same outputs as the complete-data kernel.
 
@@ -569,6 +741,10 @@ def estep_stats(
     log_det : ndarray of shape (n_components,)
         ``sum log diag U`` of every component.
     log_weights : ndarray of shape (n_components,)
+    min_pattern_rows : int
+        Full covariances: a missingness pattern with at least this many rows
+        in a row group's share goes through the block pipeline, one with fewer
+        row by row.
 
     Returns
     -------
@@ -594,6 +770,19 @@ def estep_stats(
     ll = np.zeros(n_groups)
     weighted = sample_weight.shape[0] > 0
     full_like = kind == FULL or kind == TIED
+    # Diag and spherical: every row takes the block pipeline; a missing
+    # coordinate's value is zeroed, which leaves only its constant terms
+    # -log(2 pi s_kj) / 2 - mu_kj^2 / (2 s_kj) in the product, taken out by
+    # W_missing; its expected statistics are the component's mu_kj and
+    # mu_kj^2 + s_kj, added at the end from the summed responsibilities.
+    dm = 0 if full_like else d
+    W_missing = np.zeros((dm, K))
+    for j in range(dm):
+        for k in range(K):
+            W_missing[j, k] = (
+                0.5 * _LOG_2PI - dlog[k, j] + 0.5 * means[k, j] * means[k, j] * dprec[k, j]
+            )
+    missing_resp = np.zeros((n_groups, dm, K))
     # Full and tied: the rows with NaN of the whole chunk sorted by pattern, so that
     # one factorisation per (pattern, component) serves every row of the pattern;
     # each row group takes an equal slice of them.
@@ -603,6 +792,7 @@ def estep_stats(
         sorted_rows = np.empty(0, dtype=np.int64)
         sorted_keys = np.empty(0, dtype=np.int64)
     n_sorted = sorted_rows.shape[0]
+    dk = d if kind == FULL else 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         T = zeros_aligned(Fp, B)
@@ -631,20 +821,20 @@ def estep_stats(
             np.empty(K),
             np.empty(K),
         )
-        lp = np.empty(K)
-        xo = np.empty(d)
-        ob = np.empty(d)
         ll_g = 0.0
         for b in range(b0, b1):
             start = b * B
             stop = min(n, start + B)
-            mc = 0
-            mm = 0
+            # int64 from the start: a literal 0 would have the block pipeline compiled
+            # once more for the literal types that type inference sees first.
+            mc = np.int64(0)
+            mm = np.int64(0)
             # Every block is copied to the block buffer (cache-resident), so that the
             # block pipeline is compiled once per dtype whatever the layout of X.
             for r in range(start, stop):
                 # Copied before it is known complete (a branch-free loop that
-                # vectorises); a row with NaN is overwritten by the next one.
+                # vectorises); for full and tied models a row with NaN is
+                # overwritten by the next one.
                 dst = Xc[mc]
                 bad = 0
                 for j in range(d):
@@ -652,35 +842,89 @@ def estep_stats(
                     dst[j] = v
                     bad += v != v
                 if bad:
-                    miss[mm] = r
+                    miss[mm] = mc
                     mm += 1
-                else:
-                    wc[mc] = sample_weight[r] if weighted else 1.0
-                    mc += 1
+                    if full_like:
+                        continue
+                wc[mc] = sample_weight[r] if weighted else 1.0
+                mc += 1
             _prefetch_rows(X, stop, min(n, stop + B), 0, 1)
             if mc > 0:
-                ll_g = _complete_rows(
+                ll_g = _block_rows(
                     Xc, 0, mc, wc, weighted, shift, kind, K, path, Wp, Wt, Up, Ut, T,
                     xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
-                    ll_g,
-                )  # fmt: skip
-            if mm > 0 and not full_like:
-                ll_g += _missing_rows_diagonal(
-                    X, miss, mm, sample_weight, weighted, shift, kind, means, dprec, dlog,
-                    log_weights, acc[g], lp, xo, ob,
+                    ll_g, miss, 0 if full_like else mm, W_missing, missing_resp[g],
                 )  # fmt: skip
         lo = (g * n_sorted) // n_groups
         hi = ((g + 1) * n_sorted) // n_groups
-        if hi > lo:
+        if kind == TIED and hi > lo:
             ll_g += _missing_rows_full(
                 X, sorted_rows[lo:hi], hi - lo, sorted_keys[lo:hi], sample_weight, weighted,
                 shift, kind, means, chol, prec, log_det, log_weights, acc[g], acc_xm[g], work,
             )  # fmt: skip
+        elif kind == FULL and hi > lo:
+            block = (
+                T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx[g],
+                miss, W_missing, missing_resp[g],
+            )  # fmt: skip
+            pattern_work = (
+                np.empty((d, d)),
+                np.empty((d, d)),
+                np.empty((K, d, d)),
+                np.empty((K, d, d)),
+                np.empty((d, d)),
+            )
+            completion = (np.empty((dk, dk)), np.empty((dk, dk)), np.empty(dk), np.empty(dk))
+            Wq = np.zeros((Fp, Kp))
+            Wqt = np.zeros((Kp, Fp))
+            acc_q = np.zeros((Kp, Fp))
+            shift_q = np.empty(d)
+            obs, mis = work[0], work[1]
+            i = lo
+            while i < hi:
+                e = i + 1
+                while (
+                    e < hi
+                    and sorted_keys[e] == sorted_keys[i]
+                    and _same_pattern(X, sorted_rows[e], sorted_rows[i])
+                ):
+                    e += 1
+                if e - i >= min_pattern_rows:
+                    ll_g = _full_pattern_rows(
+                        X, sorted_rows[i:e], sample_weight, weighted, shift, means, prec,
+                        log_det, log_weights, path, obs, mis, pattern_work, Wq, Wqt, acc_q,
+                        shift_q, completion, Xc, wc, block, acc[g], ll_g,
+                    )  # fmt: skip
+                else:
+                    ll_g += _missing_rows_full(
+                        X, sorted_rows[i:e], e - i, sorted_keys[i:e], sample_weight, weighted,
+                        shift, kind, means, chol, prec, log_det, log_weights, acc[g], acc_xm[g],
+                        work,
+                    )  # fmt: skip
+                i = e
         ll[g] = ll_g
     stats, xx, total_ll = _reduce_groups(acc, acc_xx, ll, K, F)
     if kind == TIED:
         for g in range(n_groups):
             xx += acc_xm[g]
+    if not full_like:
+        # The missing values' expected statistics, from the summed responsibilities.
+        counts = missing_resp[0].copy()
+        for g in range(1, n_groups):
+            counts += missing_resp[g]
+        for k in range(K):
+            sq = 0.0
+            for j in range(d):
+                c = counts[j, k]
+                mu = means[k, j]
+                stats[k, 1 + j] += c * mu
+                second = c * (mu * mu + 1.0 / dprec[k, j])
+                if kind == DIAG:
+                    stats[k, 1 + d + j] += second
+                else:
+                    sq += second
+            if kind == SPHERICAL:
+                stats[k, 1 + d] += sq
     return stats, xx, total_ll
 
 

@@ -1,0 +1,660 @@
+"""TabularMixture: latent class / latent profile models over tables of mixed column kinds.
+
+The model and its M-step are described in ``fastem.families.tabular``; how a
+table becomes the kernel's matrix in ``fastem._tables``.
+"""
+
+import json
+import os
+from numbers import Real
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _tables
+from ._compat import Interval, StrOptions
+from ._init import initial_centers, initial_stats, kmeans, seeding_sample
+from ._mixture import Mixture
+from ._params import check_weights, fill_shared_doc
+from ._sources import (
+    ArraySource,
+    IterableSource,
+    adapter_for,
+    is_out_of_core,
+    make_source,
+    parquet_tables,
+)
+from .families.kmeans import KMeansFamily
+from .families.tabular import TabularFamily, TabularParams
+
+
+class _Encoder:
+    """Picklable chunk encoder (tables -> encoded rows), shipped to Dask workers."""
+
+    def __init__(self, schema_json, handle_unknown):
+        self.schema_json = schema_json
+        self.handle_unknown = handle_unknown
+        self._schema = None
+
+    @property
+    def schema(self):
+        if self._schema is None:
+            self._schema = _tables.Schema.from_json(self.schema_json)
+        return self._schema
+
+    def __getstate__(self):
+        return {"schema_json": self.schema_json, "handle_unknown": self.handle_unknown}
+
+    def __setstate__(self, state):
+        self.__init__(state["schema_json"], state["handle_unknown"])
+
+    def __call__(self, table):
+        return self.schema.encode(table, self.handle_unknown)
+
+
+def _is_parquet(X):
+    if not isinstance(X, (str, os.PathLike)):
+        return False
+    path = os.fspath(X)
+    if path.lower().endswith((".parquet", ".pq")):
+        return True
+    return os.path.isdir(path) and any(
+        name.lower().endswith((".parquet", ".pq")) for name in os.listdir(path)
+    )
+
+
+def _is_dask_dataframe(X):
+    return type(X).__module__.startswith("dask") and hasattr(X, "map_partitions")
+
+
+def _embedding(X, family, scale):
+    """Rows as points for k-means: standardised gaussian and log-counts, 0/1, one-hot.
+
+    Missing cells sit at the column's centre (0 after standardising; the
+    column mean for bernoulli; no level for categorical).
+    """
+    nG, nB, nC = family.nG, family.nB, family.nC
+    X = np.asarray(X, dtype=np.float64)
+    parts = []
+    if nG:
+        parts.append(np.nan_to_num((X[:, :nG] - scale["g_mean"]) / scale["g_sd"]))
+    if nB:
+        b = X[:, nG : nG + nB]
+        parts.append(np.where(np.isnan(b), scale["b_mean"], b))
+    for j in range(nC):
+        codes = X[:, nG + nB + j]
+        onehot = np.zeros((X.shape[0], int(family.n_levels[j])))
+        seen = ~np.isnan(codes)
+        onehot[np.flatnonzero(seen), codes[seen].astype(np.int64)] = np.sqrt(0.5)
+        parts.append(onehot)
+    if family.nP:
+        p = np.log1p(X[:, nG + nB + nC :])
+        parts.append(np.nan_to_num((p - scale["p_mean"]) / scale["p_sd"]))
+    return np.hstack(parts) if parts else np.zeros((X.shape[0], 1))
+
+
+def _embedding_scale(X, family, weights):
+    """Weighted centres and spreads of the embedded columns (over observed cells)."""
+    nG, nB, nC = family.nG, family.nB, family.nC
+    X = np.asarray(X, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64) if np.size(weights) else np.ones(X.shape[0])
+
+    def centre(values):
+        observed = ~np.isnan(values)
+        filled = np.where(observed, values, 0.0)
+        total = np.maximum(w @ observed, np.finfo(np.float64).tiny)
+        mean = (w @ filled) / total
+        sd = np.sqrt((w @ (np.where(observed, values - mean, 0.0) ** 2)) / total)
+        return mean, np.where(sd > 0, sd, 1.0)
+
+    g_mean, g_sd = centre(X[:, :nG])
+    b_mean, _ = centre(X[:, nG : nG + nB])
+    p_mean, p_sd = centre(np.log1p(X[:, nG + nB + nC :]))
+    return {"g_mean": g_mean, "g_sd": g_sd, "b_mean": b_mean, "p_mean": p_mean, "p_sd": p_sd}
+
+
+def _hard_chunk_stats(family, scale, centers, X, w):
+    points = _embedding(X, family, scale)
+    d = (
+        (points**2).sum(axis=1)[:, None]
+        - 2.0 * points @ centers.T
+        + (centers**2).sum(axis=1)[None, :]
+    )
+    resp = np.zeros((X.shape[0], family.n_components))
+    resp[np.arange(X.shape[0]), d.argmin(axis=1)] = 1.0
+    return family.resp_stats(X, w, resp)
+
+
+@fill_shared_doc
+class TabularMixture(Mixture):
+    """Mixture over tables of mixed column kinds (latent class / latent profile analysis).
+
+    Within a component (a latent class) the columns are independent, each
+    with the distribution of its kind:
+
+    - ``"gaussian"``: continuous, normal with a mean and variance per class
+      (``covariance_type="diag"``), or all gaussian columns together one
+      multivariate normal with a full covariance per class
+      (``covariance_type="full"``);
+    - ``"bernoulli"``: two values (bool, 0/1 or any two labels; the second
+      label, in sorted order, is the "success" whose probability is fitted);
+    - ``"categorical"``: ``L`` levels, a probability per level and class; held
+      as integer codes and scored by a lookup, never one-hot;
+    - ``"poisson"``: non-negative integer counts, a rate per class.
+
+    Missing cells (NaN, None, ``pd.NA``, a missing category) are marginalised
+    exactly: a row's likelihood is the product over its observed cells (full
+    information maximum likelihood, missing at random), and each column's
+    parameters are estimated from the rows observing it.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of classes.
+    column_types : "auto", dict or list, default="auto"
+        The kind of every column. ``"auto"`` infers it from the dtypes: float
+        columns are gaussian; bool columns bernoulli; category, object and
+        string columns categorical (levels in the order of a pandas
+        category, otherwise sorted); integer columns holding only 0 and 1, or
+        exactly two distinct values, bernoulli; other non-negative integer
+        columns poisson (counts); integer columns with a negative value
+        gaussian. A dict ``{column: kind}`` overrides the inference for the
+        columns it names; a list gives every column's kind in order (NumPy
+        input: columns are named 0, 1, ...). A float NumPy array under
+        ``"auto"`` is all gaussian. Also accepted as the JSON text of such a
+        dict or list (how saved models keep it).
+    covariance_type : {"diag", "full"}, default="diag"
+        "diag": gaussian columns are independent within a class. "full": they
+        are one block with a full covariance per class (latent profile
+        models with correlated indicators); a row's missing gaussian cells
+        are marginalised exactly (the marginal density of its observed cells;
+        conditional expectations in the M-step). The block's densities and
+        statistics take an (n, K) array per chunk (bounded by ``chunk_size``)
+        and a NumPy loop over the missingness patterns of its columns.
+    handle_unknown : {"error", "missing"}, default="error"
+        A bernoulli or categorical value not seen in ``fit``, at prediction:
+        a ``ValueError`` naming the column, or a missing cell.
+    reg_covar : float, default=1e-6
+        Added to every gaussian variance.
+    alpha : float, default=1e-10
+        Smoothing of the bernoulli and categorical probabilities (a pseudo-count
+        per level and class); the default only keeps them inside (0, 1).
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        First responsibilities. 'kmeans': k-means (scikit-learn's, on at most
+        ``settings.seeding_sample_rows`` sampled rows) on an embedding of the
+        rows where every kind counts alike: gaussian columns and ``log(1 + x)``
+        of counts standardised, bernoulli 0/1, categorical one-hot scaled by
+        ``1/sqrt(2)`` (two different levels are at distance 1), missing cells
+        at the centre; then every row goes to its nearest centre.
+        'k-means++': the k-means++ seeds on that embedding alone. 'random':
+        uniform random responsibilities (StepMix's and poLCA's default kind
+        of start). 'random_from_data': random rows as seeds (scikit-learn's
+        draw; gaussian variances start at ``reg_covar``).
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights.
+    means_init : array-like of shape (n_components, n_gaussian), default=None
+        Initial means of the gaussian columns.
+    %(shared_parameters)s
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    column_types_ : dict
+        The kind of every column, as fitted.
+    means_, variances_ : ndarray of shape (n_components, n_gaussian)
+        Gaussian columns, in input order (``variances_`` the diagonals of
+        ``covariances_`` for "full").
+    covariances_ : ndarray
+        (n_components, n_gaussian, n_gaussian) for "full"; for "diag" the
+        same as ``variances_`` (scikit-learn's convention).
+    probs_ : ndarray of shape (n_components, n_bernoulli)
+        Probability of the second label of every bernoulli column.
+    level_probs_ : ndarray of shape (n_components, total levels)
+        Categorical columns one after another (see :meth:`describe`).
+    rates_ : ndarray of shape (n_components, n_poisson)
+    profiles_ : pandas.DataFrame
+        :meth:`describe`.
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Mean log-likelihood per sample of the best initialisation.
+    lower_bounds_ : list of float
+        Mean log-likelihood at each iteration of the best initialisation.
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns, when ``X`` had string column names.
+
+    Notes
+    -----
+    Input: pandas DataFrames, polars and pyarrow tables, NumPy arrays, a
+    Parquet file or directory path (read by batches with pyarrow: exact EM over
+    the batches in bounded memory; one more pass first collects the levels)
+    and Dask DataFrames (the kernel runs on the partitions). ``sample`` returns
+    a DataFrame with the fitted columns' names, dtypes and categories (a float
+    array for models fitted on NumPy arrays).
+    """
+
+    _parameter_constraints: dict = {
+        **Mixture._parameter_constraints,
+        "column_types": [str, dict, list, tuple],
+        "covariance_type": [StrOptions({"diag", "full"})],
+        "handle_unknown": [StrOptions({"error", "missing"})],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "alpha": [Interval(Real, 0.0, None, closed="left")],
+    }
+    _family_class = TabularFamily
+    # Restarts start from k-means on the table's embedding (_initial_stats below).
+    _shared_initialisation = False
+    _attributes_for_fitted = ("weights_", "column_schema_")
+    _allow_nan = True
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        column_types="auto",
+        covariance_type="diag",
+        handle_unknown="error",
+        tol=1e-3,
+        reg_covar=1e-6,
+        alpha=1e-10,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        n_jobs=None,
+        chunk_size=None,
+        decay=0.7,
+        progress=False,
+        callback=None,
+    ):
+        super().__init__(
+            n_components,
+            tol=tol,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            weights_init=weights_init,
+            means_init=means_init,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+            n_jobs=n_jobs,
+            chunk_size=chunk_size,
+            decay=decay,
+            progress=progress,
+            callback=callback,
+        )
+        self.column_types = column_types
+        self.covariance_type = covariance_type
+        self.handle_unknown = handle_unknown
+        self.reg_covar = reg_covar
+        self.alpha = alpha
+
+    # -- the schema -------------------------------------------------------------------------
+    def _column_types(self):
+        types = self.column_types
+        if isinstance(types, str) and types.lstrip().startswith(("{", "[")):
+            types = json.loads(types)
+        return types
+
+    @property
+    def _schema(self):
+        check_is_fitted(self, "column_schema_")
+        cached = getattr(self, "_schema_cache", None)
+        text = str(self.column_schema_[0])
+        if cached is None or cached[0] != text:
+            cached = (text, _tables.Schema.from_json(text))
+            self._schema_cache = cached
+        return cached[1]
+
+    def _set_schema(self, schema):
+        self.column_schema_ = np.asarray([schema.to_json()], dtype=object)
+        self._schema_cache = (str(self.column_schema_[0]), schema)
+
+    @property
+    def column_types_(self):
+        """The kind of every column, ``{name: kind}`` in input order."""
+        schema = self._schema
+        return dict(zip(schema.names, schema.kinds, strict=True))
+
+    def _infer(self, summaries, declared, table):
+        types = self._column_types()
+        if isinstance(types, dict) and not table:
+            types = {
+                int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in types.items()
+            }
+        return _tables.build_schema(summaries, types, table, declared)
+
+    # -- input ----------------------------------------------------------------------------
+    def _validate_X(self, X, reset):
+        if _tables.is_table(X):
+            frame = _tables.to_pandas(X)
+            if reset and frame.shape[0] < 2:
+                raise ValueError(
+                    f"Found array with {frame.shape[0]} sample(s) (shape={frame.shape}) while "
+                    "a minimum of 2 is required."
+                )
+            validate_data(self, frame, reset=reset, skip_check_array=True)
+            if reset:
+                summaries, declared = _tables.frame_summaries(frame, self._column_types())
+                schema = self._infer(summaries, declared, True)
+                self._set_schema(schema)
+            schema = self._schema
+            if not schema.table:
+                frame = frame.to_numpy()
+            encoded = schema.encode(frame, "error" if reset else self.handle_unknown)
+        else:
+            numeric = self._column_types() == "auto"
+            X = validate_data(
+                self,
+                X,
+                dtype=None,
+                ensure_min_samples=2 if reset else 1,
+                ensure_all_finite=False,
+                reset=reset,
+            )
+            if X.dtype.kind == "O" and (numeric or not reset and self._numeric_only()):
+                X = X.astype(np.float64)
+            if X.dtype.kind == "f" and np.any(np.isinf(X)):
+                raise ValueError(
+                    "Input X contains infinity (NaN is allowed and means a missing value)."
+                )
+            if X.dtype.kind not in "biufO":
+                raise ValueError(f"Rows must be numbers (or objects), got dtype {X.dtype}.")
+            if reset:
+                schema = self._infer(_tables.array_summaries(X, self._column_types()), {}, False)
+                self._set_schema(schema)
+            encoded = self._schema.encode(X, "error" if reset else self.handle_unknown)
+        if reset:
+            self._check_observed(encoded)
+        return np.ascontiguousarray(encoded)
+
+    def _numeric_only(self):
+        return all(kind == "gaussian" for kind in self._schema.kinds)
+
+    def _check_observed(self, encoded):
+        schema = self._schema
+        empty = np.flatnonzero(np.isnan(encoded).all(axis=0))
+        if empty.size:
+            names = [repr(schema.columns[schema.order[p]].name) for p in empty]
+            raise ValueError(
+                f"Column{'s' if len(names) > 1 else ''} {', '.join(names[:10])} "
+                f"{'have' if len(names) > 1 else 'has'} no observed value (every cell "
+                "missing): a mixture cannot estimate a column it never sees. Drop it."
+            )
+
+    def _fit_source(self, X, sample_weight):
+        parquet, dask_frame = _is_parquet(X), _is_dask_dataframe(X)
+        if isinstance(X, np.memmap):
+            X = np.asarray(X)  # encoded into memory anyway
+        if not (parquet or dask_frame):
+            if is_out_of_core(X) or adapter_for(X) is not None:
+                raise TypeError(
+                    "TabularMixture reads tables (pandas, polars, pyarrow), NumPy arrays, "
+                    "Parquet files or directories and Dask DataFrames; got "
+                    f"{type(X).__name__}. Read the data into a table first, or write it to "
+                    "Parquet."
+                )
+            return super()._fit_source(X, sample_weight)
+        types = self._column_types()
+        if parquet:
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight is not supported for a Parquet path; weight rows by a "
+                    "column before writing, or load the table."
+                )
+            rows = self.chunk_size or 65536
+            tables = parquet_tables(X, rows)
+            summaries, declared = None, {}
+            for batch in tables():
+                part, decl = _tables.frame_summaries(_tables.to_pandas(batch), types)
+                declared.update(decl)
+                summaries = part if summaries is None else _tables.merge_summaries(summaries, part)
+            if summaries is None:
+                raise ValueError(f"{os.fspath(X)} holds no rows.")
+            self._fit_names = [s.name for s in summaries]
+            schema = self._infer(summaries, declared, True)
+            self._set_schema(schema)
+            encoder = _Encoder(schema.to_json(), "error")
+
+            def chunks():
+                return (encoder(frame) for frame in tables())
+
+            source = IterableSource(
+                chunks, chunk_size=self.chunk_size, check_chunk=self._check_chunk
+            )
+        else:
+            from .dask import dask_frame_rows, dask_frame_summaries
+
+            summaries, declared = dask_frame_summaries(X, types)
+            self._fit_names = [s.name for s in summaries]
+            schema = self._infer(summaries, declared, True)
+            self._set_schema(schema)
+            encoder = _Encoder(schema.to_json(), "error")
+            rows = dask_frame_rows(X, encoder, len(schema.columns), schema.dtype)
+            source = make_source(rows, sample_weight, check_chunk=self._check_chunk)
+        source.allow_nan = True
+        return source
+
+    def _check_source_size(self, source):
+        super()._check_source_size(source)
+        names = getattr(self, "_fit_names", None)
+        if not source.in_memory and names is not None:
+            if all(isinstance(n, str) for n in names):
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            self.n_features_in_ = len(names)
+
+    # -- hooks of Mixture -----------------------------------------------------------------
+    def _reg(self):
+        return (float(self.reg_covar), float(self.alpha))
+
+    def _make_family(self, n_features, dtype=np.float64, shift=None):
+        schema = self._schema
+        n_kind = [schema.n_kind[k] for k in _tables.KINDS]
+        return TabularFamily(
+            self.n_components,
+            n_features,
+            dtype,
+            shift,
+            n_kind,
+            schema.n_levels,
+            self.covariance_type,
+        )
+
+    def _check_init_parameters(self, n_features, dtype):
+        K = self.n_components
+        self._weights_init = (
+            None if self.weights_init is None else check_weights(self.weights_init, K)
+        )
+        self._means_init = None
+        if self.means_init is not None:
+            nG = self._schema.n_kind["gaussian"]
+            means = np.asarray(self.means_init, dtype=np.float64)
+            if means.shape != (K, nG):
+                raise ValueError(
+                    f"The parameter 'means' should have the shape of {(K, nG)} (one mean per "
+                    f"component and gaussian column), but got {means.shape}"
+                )
+            self._means_init = means
+
+    def _initial_stats(self, family, source, random_state):
+        if self.init_params in ("random", "random_from_data"):
+            return initial_stats(family, source, self.init_params, random_state)
+        rows, weights = seeding_sample(source, random_state)
+        scale = _embedding_scale(rows, family, weights)
+        points = np.ascontiguousarray(_embedding(rows, family, scale))
+        K = self.n_components
+        geometry = KMeansFamily(K, points.shape[1])
+        sample = ArraySource(points, np.asarray(weights, dtype=np.float64))
+        if self.init_params == "k-means++":
+            centers = initial_centers(geometry, sample, K, "k-means++", random_state)
+        else:
+            centers = kmeans(geometry, sample, K, random_state, final_assignment=False).centers
+
+        def chunk(X, w_chunk):
+            return _hard_chunk_stats(family, scale, centers, X, w_chunk)
+
+        return source.map_reduce(chunk)
+
+    def _initial_params(self, family, source, random_state):
+        params = family.m_step(self._initial_stats(family, source, random_state), self._reg())
+        if self._weights_init is not None:
+            params.weights = self._weights_init.copy()
+        if self._means_init is not None:
+            params.means = self._means_init.T.copy()
+        return params
+
+    def _params_to_attributes(self, params, dtype):
+        self.weights_ = np.asarray(params.weights, dtype=np.float64)
+        self.means_ = np.ascontiguousarray(params.means.T)
+        self.variances_ = np.ascontiguousarray(params.variances.T)
+        self.probs_ = np.ascontiguousarray(params.probs.T)
+        self.level_probs_ = np.ascontiguousarray(params.level_probs.T)
+        self.rates_ = np.ascontiguousarray(params.rates.T)
+        if params.covariances is None:
+            self.covariances_ = self.variances_.copy()
+        else:
+            self.covariances_ = np.array(params.covariances, dtype=np.float64)
+
+    def _params_from_attributes(self):
+        def t(name):
+            return np.ascontiguousarray(np.asarray(getattr(self, name), dtype=np.float64).T)
+
+        covariances, variances = None, t("variances_")
+        full = np.ndim(getattr(self, "covariances_", None)) == 3
+        if full:
+            covariances = np.array(self.covariances_, dtype=np.float64)
+            variances = np.ascontiguousarray(np.diagonal(covariances, axis1=1, axis2=2).T)
+        return TabularParams(
+            np.asarray(self.weights_, dtype=np.float64),
+            t("means_"),
+            variances,
+            t("probs_"),
+            t("level_probs_"),
+            t("rates_"),
+            covariances,
+        )
+
+    @staticmethod
+    def _output_dtype(X):
+        return np.float64
+
+    def _rowwise(self, X, method, n_columns, dtype):
+        check_is_fitted(self, self._attributes_for_fitted)
+        if adapter_for(X) is None and _is_dask_dataframe(X):
+            raise TypeError(
+                f"{method} on a Dask DataFrame is not supported yet; call it on its "
+                "partitions (ddf.map_partitions(model.{method})) or on a pandas DataFrame."
+            )
+        return super()._rowwise(X, method, n_columns, dtype)
+
+    def _n_parameters(self):
+        check_is_fitted(self, self._attributes_for_fitted)
+        return self._make_family(len(self._schema.columns)).n_parameters()
+
+    # -- results ----------------------------------------------------------------------------
+    def describe(self):
+        """The class profiles: a DataFrame with one row per column statistic, one column per class.
+
+        Rows are indexed by ``(column, statistic)``: ``mean`` and ``std`` of a
+        gaussian column, ``P(level)`` for every level of a categorical or
+        bernoulli column, ``rate`` of a poisson column; the first row,
+        ``("weight", "")``, holds the class weights.
+
+        Returns
+        -------
+        profiles : pandas.DataFrame
+            Indexed by ``(column, statistic)``, one column per class.
+        """
+        check_is_fitted(self, self._attributes_for_fitted)
+        pd = _tables._pandas()
+        schema = self._schema
+        params = self._params_from_attributes()
+        position = {int(j): p for p, j in enumerate(schema.order)}
+        nG, nB, nC = (schema.n_kind[k] for k in ("gaussian", "bernoulli", "categorical"))
+        offsets = np.concatenate([[0], np.cumsum(schema.n_levels)])
+        index, rows = [("weight", "")], [params.weights]
+        for j, column in enumerate(schema.columns):
+            p = position[j]
+            if column.kind == "gaussian":
+                index += [(column.name, "mean"), (column.name, "std")]
+                rows += [params.means[p], np.sqrt(params.variances[p])]
+            elif column.kind == "bernoulli":
+                mu = params.probs[p - nG]
+                index += [
+                    (column.name, f"P({column.levels[0]})"),
+                    (column.name, f"P({column.levels[1]})"),
+                ]
+                rows += [1.0 - mu, mu]
+            elif column.kind == "categorical":
+                c = p - nG - nB
+                for level, r in zip(column.levels, range(offsets[c], offsets[c + 1]), strict=True):
+                    index.append((column.name, f"P({level})"))
+                    rows.append(params.level_probs[r])
+            else:
+                index.append((column.name, "rate"))
+                rows.append(params.rates[p - nG - nB - nC])
+        return pd.DataFrame(
+            np.vstack(rows),
+            index=pd.MultiIndex.from_tuples(index, names=["column", "statistic"]),
+            columns=[f"class {k}" for k in range(self.n_components)],
+        )
+
+    @property
+    def profiles_(self):
+        """:meth:`describe` (the class profiles as a DataFrame)."""
+        return self.describe()
+
+    def sample(self, n_samples=1):
+        """Draw random rows from the fitted model.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+
+        Returns
+        -------
+        X : pandas.DataFrame or ndarray of shape (n_samples, n_features)
+            A DataFrame with the fitted columns' names, dtypes and categories
+            (a float64 array with level values for a model fitted on NumPy
+            input), grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        rows, labels = self._draw(n_samples)
+        return self._schema.decode(rows), labels
+
+    def _sampling_family(self, params):
+        return self._make_family(len(self._schema.columns))
+
+    def save(self, path):
+        """Save the mixture to a portable ``.npz`` file; read it back with :func:`fastem.load`.
+
+        A dict or list ``column_types`` is stored as its JSON text.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file, written exactly as named.
+        """
+        types = self.column_types
+        if not isinstance(types, str):
+            self.column_types = json.dumps(types if isinstance(types, dict) else list(types))
+        try:
+            super().save(path)
+        finally:
+            self.column_types = types
+
+
+__all__ = ["TabularMixture"]
