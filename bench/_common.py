@@ -228,3 +228,31 @@ def machine():
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores"
+
+
+def shared_start(X, n_components, covariance_type):
+    """Parameters both libraries start from: one scikit-learn initialisation.
+
+    A dict of ``weights_init``, ``means_init`` and ``precisions_init`` from
+    scikit-learn's ``random_from_data`` start and one EM step on at most
+    50,000 rows.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        init = GaussianMixture(
+            n_components,
+            covariance_type=covariance_type,
+            max_iter=1,
+            init_params="random_from_data",
+            random_state=0,
+        ).fit(X[: min(len(X), 50_000)])
+    return {
+        "weights_init": init.weights_,
+        "means_init": init.means_,
+        "precisions_init": init.precisions_,
+    }

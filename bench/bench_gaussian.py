@@ -33,6 +33,7 @@ from _common import (
     machine,
     median_time,
     ratio_summary,
+    shared_start,
     size,
     summary,
 )
@@ -45,24 +46,6 @@ CASES = {
     "B2 diag f64": (size(1_000_000, 20_000), 64, 32, "diag", np.float64),
     "B3 pixels full f64": (size(2_073_600, 40_000), 3, 8, "full", np.float64),
 }
-
-
-def _initial_parameters(X, n_components, covariance_type):
-    """Parameters both libraries start from: one scikit-learn initialisation."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        init = SkGaussianMixture(
-            n_components,
-            covariance_type=covariance_type,
-            max_iter=1,
-            init_params="random_from_data",
-            random_state=0,
-        ).fit(X[: min(len(X), 50_000)])
-    return {
-        "weights_init": init.weights_,
-        "means_init": init.means_,
-        "precisions_init": init.precisions_,
-    }
 
 
 def _n_stat(d, covariance_type):
@@ -79,7 +62,7 @@ def _gemm_flops(n_samples, n_features, n_components, covariance_type):
 def test_em_iteration(benchmark, case):
     n_samples, n_features, n_components, covariance_type, dtype = CASES[case]
     X = blobs(n_samples, n_features, n_components, dtype=dtype)
-    init = _initial_parameters(X, n_components, covariance_type)
+    init = shared_start(X, n_components, covariance_type)
     n_iter = 3
     rounds = 3
 
@@ -162,7 +145,7 @@ def test_predict_proba(benchmark, case):
     """
     n_samples, n_features, n_components, covariance_type, dtype = CASES[case]
     X = blobs(n_samples, n_features, n_components, dtype=dtype)
-    init = _initial_parameters(X, n_components, covariance_type)
+    init = shared_start(X, n_components, covariance_type)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sk = SkGaussianMixture(

@@ -25,7 +25,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from _common import RESULTS, blobs, seconds_per_iteration, size
+from _common import RESULTS, blobs, seconds_per_iteration, shared_start, size
 from fastem import GaussianMixture
 
 N_SAMPLES = size(1_000_000, 20_000)
@@ -63,23 +63,6 @@ def n_patterns(X):
 @pytest.fixture(scope="module")
 def data():
     return blobs(N_SAMPLES, N_FEATURES, N_COMPONENTS)
-
-
-def _initial(X, covariance_type):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        init = SkGaussianMixture(
-            N_COMPONENTS,
-            covariance_type=covariance_type,
-            max_iter=1,
-            init_params="random_from_data",
-            random_state=0,
-        ).fit(X[: min(len(X), 50_000)])
-    return {
-        "weights_init": init.weights_,
-        "means_init": init.means_,
-        "precisions_init": init.precisions_,
-    }
 
 
 def _maker(cls, covariance_type, init):
@@ -128,7 +111,7 @@ def _baseline(data, covariance_type, init):
     ],
 )
 def test_missing_per_iteration(benchmark, data, covariance_type, fraction):
-    init = _initial(data, covariance_type)
+    init = shared_start(data, N_COMPONENTS, covariance_type)
     complete_s = _baseline(data, covariance_type, init)
     X = with_missing(data, fraction)
     missing_s = _per_iteration(GaussianMixture, X, covariance_type, init)
@@ -156,7 +139,7 @@ def test_missing_per_iteration(benchmark, data, covariance_type, fraction):
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_listwise_deletion(benchmark, data, covariance_type):
     """M3: the fit on the complete rows only, fastem and scikit-learn (10 % rows with NaN)."""
-    init = _initial(data, covariance_type)
+    init = shared_start(data, N_COMPONENTS, covariance_type)
     X = with_missing(data, 0.1)
     complete_rows = X[~np.isnan(X).any(axis=1)]
     fastem_s = _per_iteration(GaussianMixture, complete_rows, covariance_type, init)

@@ -37,3 +37,20 @@ def make_binary(n_samples=400, n_features=12, n_components=3, seed=0):
     labels = rng.choice(n_components, size=n_samples, p=weights)
     X = (rng.random((n_samples, n_features)) < means[labels]).astype(np.float64)
     return X, labels, weights, means
+
+
+class CountingChunks:
+    """A re-iterable source of ``(rows, weights)`` chunks that counts its passes."""
+
+    def __init__(self, X, w=None, chunk=250):
+        self.X, self.w, self.chunk = X, w, chunk
+        self.passes = 0
+
+    def __call__(self):
+        self.passes += 1
+        for start in range(0, len(self.X), self.chunk):
+            stop = start + self.chunk
+            if self.w is None:
+                yield self.X[start:stop]
+            else:
+                yield self.X[start:stop], self.w[start:stop]

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastem._mixture
 from fastem import BernoulliMixture, GaussianMixture
-from synthetic import make_binary, make_blobs
+from synthetic import CountingChunks, make_binary, make_blobs
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -44,30 +44,13 @@ def binary():
     return make_binary(n_samples=400, n_features=10, n_components=3, seed=3)[0]
 
 
-class CountingChunks:
-    """A re-iterable source of ``(rows, weights)`` chunks that counts its passes."""
-
-    def __init__(self, X, w=None, chunk=130):
-        self.X, self.w, self.chunk = X, w, chunk
-        self.passes = 0
-
-    def __call__(self):
-        self.passes += 1
-        for start in range(0, len(self.X), self.chunk):
-            stop = start + self.chunk
-            if self.w is None:
-                yield self.X[start:stop]
-            else:
-                yield self.X[start:stop], self.w[start:stop]
-
-
 def fit_alone(make, X, w, n_init, seed):
     """Each restart fitted alone (``n_init=1``), its start drawn from one shared generator
     as the restarts of ``n_init`` draw theirs: ``(models, passes of each)``."""
     generator = np.random.RandomState(seed)
     models, passes = [], []
     for _ in range(n_init):
-        source = CountingChunks(X, w)
+        source = CountingChunks(X, w, chunk=130)
         models.append(make(n_init=1, random_state=generator).fit(source))
         passes.append(source.passes)
     return models, passes
@@ -83,7 +66,7 @@ def fit_together(make, X, w, n_init, seed, monkeypatch):
         return original(runs, *args, **kwargs)
 
     monkeypatch.setattr(fastem._mixture, "advance", capturing)
-    source = CountingChunks(X, w)
+    source = CountingChunks(X, w, chunk=130)
     model = make(n_init=n_init, random_state=seed).fit(source)
     monkeypatch.undo()
     assert len(captured) == 1 and len(captured[0]) == n_init
@@ -219,7 +202,7 @@ def test_callback_sees_every_restart_and_stops_one(rows, weights, monkeypatch):
     alone, _ = fit_alone(make, rows, weights, 3, 5)
     calls = []
     together = make(n_init=3, random_state=5, callback=lambda i, lb: calls.append((i, lb))).fit(
-        CountingChunks(rows, weights)
+        CountingChunks(rows, weights, chunk=130)
     )
     # Every restart's every iteration, pass by pass, in restart order within a pass.
     expected = [(i, lb) for i in range(1, 201) for m in alone for lb in m.lower_bounds_[i - 1 : i]]

@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastem import BernoulliMixture, GaussianMixture, MixtureSelector
 from fastem._settings import override
-from synthetic import make_binary, make_blobs
+from synthetic import CountingChunks, make_binary, make_blobs
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -21,23 +21,6 @@ def rows():
 @pytest.fixture(scope="module")
 def weights(rows):
     return np.random.default_rng(1).integers(0, 3, len(rows)).astype(float)
-
-
-class CountingChunks:
-    """A re-iterable source of ``(rows, weights)`` chunks that counts its passes."""
-
-    def __init__(self, X, w=None, chunk=250):
-        self.X, self.w, self.chunk = X, w, chunk
-        self.passes = 0
-
-    def __call__(self):
-        self.passes += 1
-        for start in range(0, len(self.X), self.chunk):
-            stop = start + self.chunk
-            if self.w is None:
-                yield self.X[start:stop]
-            else:
-                yield self.X[start:stop], self.w[start:stop]
 
 
 def _assert_same(together, alone, exact):

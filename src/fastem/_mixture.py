@@ -779,13 +779,7 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                     failure = (index, exc)
                     break
             return self._runs(family, starts, reg), failure
-        self._initial_stats = _ask_for_stats
-        try:
-            params = self._initial_params(family, source, random_state)
-        except _NeedStats:
-            params = None
-        finally:
-            del self._initial_stats
+        params = self._initial_params_without_stats(family, source, random_state)
         if params is not None:
             # Every start given (weights_init and friends): no draw, the same start each time.
             starts = [copy.deepcopy(params) for _ in range(n_init)]
@@ -798,15 +792,35 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
                 if request.error is not None:
                     failure = (index, request.error)
                     break
-                self._initial_stats = _given_stats(request.stats)
                 try:
-                    starts.append(self._initial_params(family, source, None))
+                    starts.append(self._initial_params_from_stats(family, source, request.stats))
                 except (ValueError, ArithmeticError) as exc:
                     failure = (index, exc)
                     break
-                finally:
-                    del self._initial_stats
         return self._runs(family, starts, reg), failure
+
+    def _initial_params_without_stats(self, family, source, random_state):
+        """The start :meth:`_initial_params` gives without initial statistics, else None.
+
+        None means it asks :meth:`_initial_stats` for them: the caller computes
+        them, batched with other runs' in shared passes, and hands them to
+        :meth:`_initial_params_from_stats`.
+        """
+        self._initial_stats = _ask_for_stats
+        try:
+            return self._initial_params(family, source, random_state)
+        except _NeedStats:
+            return None
+        finally:
+            del self._initial_stats
+
+    def _initial_params_from_stats(self, family, source, stats):
+        """:meth:`_initial_params` with ``stats`` as its initial statistics."""
+        self._initial_stats = _given_stats(stats)
+        try:
+            return self._initial_params(family, source, None)
+        finally:
+            del self._initial_stats
 
     def _runs(self, family, starts, reg):
         """One :class:`fastem._multi.Run` per start, tagged with its restart number."""

@@ -53,21 +53,6 @@ TIE_RTOL = 1e-9
 _EVAL_ROWS = 65536
 
 
-class _NeedStats(Exception):
-    """Raised by the probe of ``_initial_params``: the estimator asks for initial statistics."""
-
-
-def _ask_for_stats(family, source, random_state):
-    raise _NeedStats
-
-
-def _give(stats):
-    def initial_stats(family, source, random_state):
-        return stats
-
-    return initial_stats
-
-
 def _params_key(params):
     """A hashable image of a parameters object (identical starts give identical runs)."""
 
@@ -635,20 +620,17 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
                 continue
             estimator, family = candidate.estimator, candidate.family
             for _ in range(n_starts(candidate)):
-                estimator._initial_stats = _ask_for_stats
                 try:
-                    params = estimator._initial_params(family, source, random_state)
-                except _NeedStats:
-                    request = InitRequest(family, estimator.init_params, random_state)
-                    requests.append(request)
-                    pending.append((candidate, request, None))
+                    params = estimator._initial_params_without_stats(family, source, random_state)
                 except ValueError as exc:
                     candidate.fail(exc)
                     break
+                if params is None:
+                    request = InitRequest(family, estimator.init_params, random_state)
+                    requests.append(request)
+                    pending.append((candidate, request, None))
                 else:
                     pending.append((candidate, None, params))
-                finally:
-                    del estimator._initial_stats
         initial_stats_many(requests, source)
         for candidate, request, params in pending:
             if candidate.error is not None:
@@ -665,16 +647,13 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
 
     def _params_from_stats(self, candidate, stats, source):
         """The estimator's initial parameters from given initial statistics (None if invalid)."""
-        estimator = candidate.estimator
-        estimator._initial_stats = _give(stats)
         start = time.perf_counter()
         try:
-            return estimator._initial_params(candidate.family, source, None)
+            return candidate.estimator._initial_params_from_stats(candidate.family, source, stats)
         except ValueError as exc:
             candidate.init_errors.append(exc)
             return None
         finally:
-            del estimator._initial_stats
             candidate.seconds += time.perf_counter() - start
 
     def _seeded_runs(self, candidates, states, n_starts, rows, weights, source):

@@ -63,22 +63,33 @@ def _cmd_fit_tabular(args):
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    converged = "converged" if model.converged_ else "did not converge"
     kinds = ", ".join(f"{k}: {v}" for k, v in summary["column_types"].items())
-    print(
+    _print_summary(
         f"fitted {summary['model']} to {summary['n_samples']:,} rows x "
         f"{summary['n_features']} columns of {args.data}\n"
-        f"  columns          {kinds}\n"
+        f"  columns          {kinds}",
+        model,
+        stats,
+        elapsed,
+        args.output,
+    )
+    print("\nclass profiles:")
+    print(profiles.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _print_summary(heading, model, stats, elapsed, output):
+    """The text summary of ``fastem fit``: the ``heading`` lines, then the fit's numbers."""
+    converged = "converged" if model.converged_ else "did not converge"
+    print(
+        f"{heading}\n"
         f"  iterations       {model.n_iter_} ({converged})\n"
         f"  log-likelihood   {stats['log_likelihood']:.6g} per sample\n"
         f"  BIC              {stats['bic']:.6g}\n"
         f"  time             {elapsed:.3g} s"
     )
-    if args.output:
-        print(f"  saved to         {args.output}")
-    print("\nclass profiles:")
-    print(profiles.to_string(float_format=lambda v: f"{v:.4g}"))
-    return 0
+    if output:
+        print(f"  saved to         {output}")
 
 
 def _cmd_fit(args):
@@ -119,16 +130,13 @@ def _cmd_fit(args):
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    converged = "converged" if model.converged_ else "did not converge"
-    print(
-        f"fitted {summary['model']} to {X.shape[0]:,} x {X.shape[1]} rows of {args.data}\n"
-        f"  iterations       {model.n_iter_} ({converged})\n"
-        f"  log-likelihood   {stats['log_likelihood']:.6g} per sample\n"
-        f"  BIC              {stats['bic']:.6g}\n"
-        f"  time             {elapsed:.3g} s"
+    _print_summary(
+        f"fitted {summary['model']} to {X.shape[0]:,} x {X.shape[1]} rows of {args.data}",
+        model,
+        stats,
+        elapsed,
+        args.output,
     )
-    if args.output:
-        print(f"  saved to         {args.output}")
     return 0
 
 

@@ -275,24 +275,7 @@ class GaussianFamily:
         Rows holding NaN contribute their marginal likelihood and expected
         statistics (see :mod:`fastem.kernels.gaussian_missing`).
         """
-        if self._has_missing(X):
-            means = np.ascontiguousarray(params.means - self.shift, dtype=np.float64)
-            moments, second, ll = gm.estep_stats(
-                X,
-                sample_weight,
-                self.shift,
-                self.natural_weights(params),
-                self._tied_factor(params),
-                self.kind,
-                self.block_size,
-                row_groups(X.shape[0]),
-                self.matmul_path,
-                means,
-                *self._missing_args(params),
-                settings.missing_pattern_rows,
-            )
-            return self._wrap(X, sample_weight, moments, second, ll)
-        moments, second, ll = gk.estep_stats(
+        args = (
             X,
             sample_weight,
             self.shift,
@@ -303,6 +286,13 @@ class GaussianFamily:
             row_groups(X.shape[0]),
             self.matmul_path,
         )
+        if self._has_missing(X):
+            means = np.ascontiguousarray(params.means - self.shift, dtype=np.float64)
+            moments, second, ll = gm.estep_stats(
+                *args, means, *self._missing_args(params), settings.missing_pattern_rows
+            )
+        else:
+            moments, second, ll = gk.estep_stats(*args)
         return self._wrap(X, sample_weight, moments, second, ll)
 
     def resp_stats(self, X, sample_weight, resp):

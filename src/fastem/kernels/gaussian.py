@@ -310,6 +310,60 @@ def _product_nt(path, R, T, out):
 
 
 @njit(cache=True)
+def _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K):
+    """Tied covariance: ``logp[k] -= |U^T (x - mu)|^2 / 2`` for the block's rows.
+
+    The shared factor's quadratic form is the same for every component, so it
+    is one product ``Y = U^T xs`` per block rather than a term of ``T W``.
+    """
+    _product_tn(path, Up, Ut, xs, Y)
+    B = total.shape[0]
+    for r in range(B):
+        total[r] = 0.0
+    for j in range(Y.shape[0]):
+        for r in range(B):
+            total[r] += Y[j, r] * Y[j, r]
+    for k in range(K):
+        for r in range(B):
+            logp[k, r] -= 0.5 * total[r]
+
+
+@njit(cache=True)
+def _zero_padding_and_max(logp, m, K, mx):
+    """Zero the block's columns past its ``m`` rows; ``mx`` = per-row maximum over components.
+
+    Columns past the data multiply zero features: a component of weight 0
+    (log-weight -inf) would make them NaN, and 0 * NaN reaches every sum.
+    """
+    B = mx.shape[0]
+    for k in range(K):
+        row = logp[k]
+        for r in range(m, B):
+            row[r] = 0.0
+    # Row views (see _fill_features) so that every loop vectorises.
+    row = logp[0]
+    for r in range(B):
+        mx[r] = row[r]
+    for k in range(1, K):
+        row = logp[k]
+        for r in range(B):
+            mx[r] = max(mx[r], row[r])
+
+
+@njit(cache=True)
+def _column_sums(logp, K, total):
+    """``total[r]`` = sum over the ``K`` components of ``logp[k, r]``."""
+    B = total.shape[0]
+    row = logp[0]
+    for r in range(B):
+        total[r] = row[r]
+    for k in range(1, K):
+        row = logp[k]
+        for r in range(B):
+            total[r] += row[r]
+
+
+@njit(cache=True)
 def _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc, part_xx, acc_xx):
     """Add ``R^T T`` (and the tied second moment) of a block to a group's accumulators."""
     _product_nt(path, Rt, T, part)
@@ -426,29 +480,8 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
             _fill_features(X, start, stop, shift, kind, xs, T)
             _product_tn(path, Wp, Wt, T, logp)
             if kind == TIED:
-                _product_tn(path, Up, Ut, xs, Y)
-                for r in range(B):
-                    total[r] = 0.0
-                for j in range(d):
-                    for r in range(B):
-                        total[r] += Y[j, r] * Y[j, r]
-                for k in range(K):
-                    for r in range(B):
-                        logp[k, r] -= 0.5 * total[r]
-            # Columns past the data multiply zero features: a component of weight 0
-            # (log-weight -inf) would make them NaN, and 0 * NaN reaches every sum.
-            for k in range(K):
-                row = logp[k]
-                for r in range(m, B):
-                    row[r] = 0.0
-            # Row views again (see _fill_features) so that every loop vectorises.
-            row = logp[0]
-            for r in range(B):
-                mx[r] = row[r]
-            for k in range(1, K):
-                row = logp[k]
-                for r in range(B):
-                    mx[r] = max(mx[r], row[r])
+                _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K)
+            _zero_padding_and_max(logp, m, K, mx)
             # Exponentials first, sums after: with the running sum in the same loop
             # LLVM keeps the polynomial exp scalar.  Between components, a K-th
             # of the next block's rows is prefetched, so that they arrive during
@@ -458,13 +491,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
                 for r in range(B):
                     row[r] = exp_nonpositive(row[r] - mx[r])
                 _prefetch_rows(X, stop, min(n, stop + B), k, K)
-            row = logp[0]
-            for r in range(B):
-                total[r] = row[r]
-            for k in range(1, K):
-                row = logp[k]
-                for r in range(B):
-                    total[r] += row[r]
+            _column_sums(logp, K, total)
             for r in range(B):
                 w = 0.0
                 if r < m:

@@ -51,12 +51,15 @@ from .gaussian import (
     SPHERICAL,
     TIED,
     _accumulate,
+    _column_sums,
     _fill_features,
     _padded_shapes,
     _prefetch_rows,
     _product_tn,
     _reduce_groups,
+    _subtract_tied_quadratic,
     _sum_log_plus,
+    _zero_padding_and_max,
 )
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -471,7 +474,6 @@ def _block_rows(
     terms and ``missing_resp`` (D, K) sums the responsibilities of the rows
     missing each coordinate.
     """
-    d = Xs.shape[1]
     B = T.shape[1]
     m = s1 - s0
     _fill_features(Xs, s0, s1, shift, kind, xs, T)
@@ -479,39 +481,15 @@ def _block_rows(
         _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T)
     _product_tn(path, Wp, Wt, T, logp)
     if kind == TIED:
-        _product_tn(path, Up, Ut, xs, Y)
-        for r in range(B):
-            total[r] = 0.0
-        for j in range(d):
-            for r in range(B):
-                total[r] += Y[j, r] * Y[j, r]
-        for k in range(K):
-            for r in range(B):
-                logp[k, r] -= 0.5 * total[r]
+        _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K)
     if n_nan > 0:
         _drop_missing_terms(Xs, s0, nan_rows, n_nan, W_missing, logp)
-    for k in range(K):
-        row = logp[k]
-        for r in range(m, B):
-            row[r] = 0.0
-    row = logp[0]
-    for r in range(B):
-        mx[r] = row[r]
-    for k in range(1, K):
-        row = logp[k]
-        for r in range(B):
-            mx[r] = max(mx[r], row[r])
+    _zero_padding_and_max(logp, m, K, mx)
     for k in range(K):
         row = logp[k]
         for r in range(B):
             row[r] = exp_nonpositive(row[r] - mx[r])
-    row = logp[0]
-    for r in range(B):
-        total[r] = row[r]
-    for k in range(1, K):
-        row = logp[k]
-        for r in range(B):
-            total[r] += row[r]
+    _column_sums(logp, K, total)
     for r in range(B):
         w_block[r] = wc[r] if r < m else 0.0
     if weighted:
