@@ -366,3 +366,23 @@ def test_family_satisfies_the_protocol(entry):
         assert isinstance(type(family).uses_shift, bool)
         assert (family.n_components, family.n_features) == (N_COMPONENTS, X.shape[1])
     assert estimator._family_class is type(family)
+
+
+@pytest.mark.parametrize("n_samples, size", [(100, 10), (1000, 300), (10**12, 1000)])
+def test_uniform_subset_is_sorted_unique_and_uniform(n_samples, size):
+    from fastem._init import _uniform_subset
+
+    rng = np.random.RandomState(0)
+    subset = _uniform_subset(n_samples, size, rng)
+    assert subset.shape == (size,)
+    assert np.all(np.diff(subset) > 0) and subset[0] >= 0 and subset[-1] < n_samples
+    if n_samples <= 1000:
+        # Every index equally likely: counts over many draws within 5 sigma of the mean.
+        draws = 4000
+        counts = np.bincount(
+            np.concatenate([_uniform_subset(n_samples, size, rng) for _ in range(draws)]),
+            minlength=n_samples,
+        )
+        p = size / n_samples
+        mean, sd = draws * p, np.sqrt(draws * p * (1 - p))
+        assert np.all(np.abs(counts - mean) < 5 * sd)

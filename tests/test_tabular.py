@@ -179,6 +179,22 @@ def test_unknown_levels(table, fitted):
         fitted.set_params(handle_unknown="error")
 
 
+def test_categories_in_any_order_encode_as_their_values(table, fitted):
+    # Category columns are encoded through their codes: other category orders, unused
+    # categories and plain object columns of the same values must give the same rows.
+    reordered = table.copy()
+    reordered["c1"] = reordered["c1"].cat.reorder_categories(
+        list(reordered["c1"].cat.categories[::-1])
+    )
+    reordered["c2"] = reordered["c2"].cat.add_categories(["unused"])
+    as_objects = table.copy()
+    for name in ("c1", "c2"):
+        as_objects[name] = as_objects[name].astype(object)
+    want = fitted.score_samples(table)
+    assert_allclose(fitted.score_samples(reordered), want, rtol=0, atol=0)
+    assert_allclose(fitted.score_samples(as_objects), want, rtol=0, atol=0)
+
+
 # -- bad input ------------------------------------------------------------------------------------
 def test_unknown_kind_names_the_column(table):
     with pytest.raises(ValueError, match="Column 'g1' has the unknown kind 'normal'"):

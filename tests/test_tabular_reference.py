@@ -10,6 +10,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 import tabular_reference as ref
 from fastem import TabularMixture
+from fastem._settings import override
+from fastem.kernels.tabular import categorical_groups
 from tabular_common import (
     KINDS,
     N_LEVELS,
@@ -31,20 +33,25 @@ def assert_params_close(got, want, atol=1e-10):
 
 
 @pytest.mark.parametrize(
-    "dtype, missing, weighted",
+    "dtype, missing, weighted, table_bytes",
     [
-        (np.float64, 0.0, False),
-        (np.float64, 0.15, True),
-        (np.float32, 0.15, False),
-        (np.float32, 0.0, True),
+        (np.float64, 0.0, False, None),
+        (np.float64, 0.15, True, None),
+        (np.float32, 0.15, False, None),
+        (np.float32, 0.0, True, None),
+        # Every categorical column alone instead of one joint code.
+        (np.float64, 0.15, True, 1),
+        (np.float32, 0.15, False, 1),
     ],
 )
-def test_em_step_matches_reference(dtype, missing, weighted):
+def test_em_step_matches_reference(dtype, missing, weighted, table_bytes):
     frame, cells, _ = make_table(300, seed=2, missing=missing, dtype=dtype)
     sw = np.random.default_rng(5).uniform(0.2, 3.0, 300) if weighted else None
     p0 = start_params(3)
+    table = {} if table_bytes is None else {"categorical_table_bytes": table_bytes}
     for n_iter in (1, 3):
-        model = fit_from(frame, p0, n_iter, sample_weight=sw, **REG)
+        with override(**table):
+            model = fit_from(frame, p0, n_iter, sample_weight=sw, **REG)
         params, bounds = p0, []
         for _ in range(n_iter):
             params, ll = ref.em_step(*cells, params, REG["reg_covar"], REG["alpha"], sw)
@@ -53,10 +60,28 @@ def test_em_step_matches_reference(dtype, missing, weighted):
         assert_params_close(model_params(model), params)
         assert_allclose(model.lower_bounds_, bounds, rtol=1e-12, atol=1e-10)
     lj = ref.log_joint(*cells, model_params(model))
-    assert_allclose(model.score_samples(frame), logsumexp(lj, axis=1), rtol=0, atol=1e-10)
-    assert_allclose(
-        model.predict_proba(frame), np.exp(lj - logsumexp(lj, axis=1)[:, None]), atol=1e-10
-    )
+    with override(**table):
+        scores, proba = model.score_samples(frame), model.predict_proba(frame)
+    assert_allclose(scores, logsumexp(lj, axis=1), rtol=0, atol=1e-10)
+    assert_allclose(proba, np.exp(lj - logsumexp(lj, axis=1)[:, None]), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "n_levels, table_bytes, groups",
+    [
+        # A cap of 20 joint states (K=2): 4 x 5 fit, 6 x 3 fit.
+        ([3, 4, 5, 2], 8 * 2 * 20, [0, 2, 4]),
+        ([3, 4, 5, 2], 1, [0, 1, 2, 3, 4]),
+        ([3, 4, 5, 2], 1 << 20, [0, 4]),
+        # A column with more states than the cap stands alone.
+        ([50, 3, 2], 8 * 2 * 20, [0, 1, 3]),
+        ([], 1 << 20, [0]),
+    ],
+)
+def test_categorical_groups(n_levels, table_bytes, groups):
+    got = categorical_groups(np.array(n_levels, dtype=np.int64), 2, table_bytes)
+    assert got.dtype == np.int64
+    assert got.tolist() == groups
 
 
 def test_weights_equal_repetition():

@@ -1,6 +1,10 @@
 """TabularMixture beyond memory: Parquet by batches and Dask DataFrames equal the in-memory fit."""
 
+import copy
+import pickle
+
 import dask
+import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pyarrow as pa
@@ -74,3 +78,96 @@ def test_dask_dataframe_with_weights(table):
         table, sample_weight=w
     )
     assert_same_model(model, reference)
+
+
+def test_dask_dataframe_predictions_are_lazy_and_equal_pandas(table, in_memory):
+    ddf = dd.from_pandas(table, npartitions=3)
+    with dask.config.set(scheduler="threads"):
+        labels = in_memory.predict(ddf)
+        proba = in_memory.predict_proba(ddf)
+        log_prob = in_memory.score_samples(ddf)
+        for lazy, dtype, ndim in [
+            (labels, np.int64, 1),
+            (proba, np.float64, 2),
+            (log_prob, np.float64, 1),
+        ]:
+            # One block per partition, lengths not computed.
+            assert isinstance(lazy, da.Array) and lazy.dtype == dtype and lazy.ndim == ndim
+            assert len(lazy.chunks[0]) == 3 and np.isnan(lazy.shape[0])
+        assert proba.shape[1] == 2
+        np.testing.assert_array_equal(labels.compute(), in_memory.predict(table))
+        assert_allclose(proba.compute(), in_memory.predict_proba(table), rtol=1e-12, atol=1e-15)
+        assert_allclose(log_prob.compute(), in_memory.score_samples(table), rtol=1e-12)
+        for method in ("score", "bic", "aic"):
+            expected = getattr(in_memory, method)(table)
+            assert getattr(in_memory, method)(ddf) == pytest.approx(expected, rel=1e-12)
+        # Standard pickle of the graph (what a distributed scheduler ships).
+        again = pickle.loads(pickle.dumps(labels))
+        np.testing.assert_array_equal(again.compute(), in_memory.predict(table))
+
+
+def test_dask_dataframe_fit_predict_is_lazy(table, in_memory):
+    ddf = dd.from_pandas(table, npartitions=3)
+    with dask.config.set(scheduler="threads"):
+        labels = TabularMixture(2, random_state=0, tol=1e-8, max_iter=50).fit_predict(ddf)
+        assert isinstance(labels, da.Array)
+        np.testing.assert_array_equal(labels.compute(), in_memory.predict(table))
+
+
+def test_dask_dataframe_empty_partition_and_weighted_score(table, in_memory):
+    keep = table.index >= 100
+    w = np.random.default_rng(1).uniform(0.5, 2.0, table.shape[0])
+    frame = dd.from_pandas(table.assign(keep=keep, w=w), npartitions=3)
+    selected = frame[frame["keep"]]  # the first partition is empty
+    ddf = selected.drop(columns=["keep", "w"])
+    part = table[keep]
+    with dask.config.set(scheduler="threads"):
+        assert [len(p) for p in dask.compute(*ddf.to_delayed())] == [0, 100, 100]
+        assert in_memory.predict_proba(ddf).compute().shape == (200, 2)
+        assert_allclose(
+            in_memory.score_samples(ddf).compute(), in_memory.score_samples(part), rtol=1e-12
+        )
+        assert in_memory.bic(ddf) == pytest.approx(in_memory.bic(part), rel=1e-12)
+        expected = in_memory.score(part, sample_weight=w[keep])
+        assert in_memory.score(ddf, sample_weight=w[keep]) == pytest.approx(expected, rel=1e-12)
+        got = in_memory.score(ddf, sample_weight=selected["w"])
+        assert got == pytest.approx(expected, rel=1e-12)
+        with pytest.raises(ValueError, match="one weight per row: expected 200"):
+            in_memory.score(ddf, sample_weight=w[keep][:-1])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.rename(columns={"g2": "gx"}),  # the feature names
+        lambda t: t.assign(g1=t["g1"].astype(str)),  # a column's dtype (the encoding)
+    ],
+    ids=["renamed", "dtype"],
+)
+def test_dask_dataframe_changed_columns_fail_at_call_time(table, in_memory, change):
+    ddf = dd.from_pandas(change(table), npartitions=3)
+    changed = ddf.compute()  # as Dask holds it (strings become pandas' string dtype)
+    for method in ("predict", "predict_proba", "score_samples", "score", "bic", "aic"):
+        with pytest.raises(ValueError) as expected:
+            getattr(in_memory, method)(changed)
+        # The lazy methods raise while building the graph (from the meta).
+        with pytest.raises(ValueError) as got:
+            getattr(in_memory, method)(ddf)
+        assert str(got.value) == str(expected.value), method
+
+
+def test_dask_dataframe_unseen_level_on_the_workers(table, in_memory):
+    changed = table.assign(c1=table["c1"].cat.add_categories("new"))
+    changed.loc[150, "c1"] = "new"
+    ddf = dd.from_pandas(changed, npartitions=3)
+    with dask.config.set(scheduler="threads"):
+        labels = in_memory.predict(ddf)
+        with pytest.raises(ValueError, match="'c1'"):
+            labels.compute()
+        lenient = copy.deepcopy(in_memory).set_params(handle_unknown="missing")
+        assert_allclose(
+            lenient.predict_proba(ddf).compute(),
+            lenient.predict_proba(changed),
+            rtol=1e-12,
+            atol=1e-15,
+        )

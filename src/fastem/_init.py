@@ -116,11 +116,27 @@ def seeding_sample(source, random_state, max_rows=None):
     if n_samples <= max_rows:
         indices = np.arange(n_samples)
     else:
-        indices = np.sort(random_state.choice(n_samples, size=max_rows, replace=False))
+        indices = _uniform_subset(n_samples, max_rows, random_state)
     rows, weights = source.take(indices)
     if source.in_memory and not source.sample_weight.size:
         weights = np.empty(0)
     return rows, weights
+
+
+def _uniform_subset(n_samples, size, random_state):
+    """Sorted indices of a uniform random subset of ``size`` of ``range(n_samples)``.
+
+    ``RandomState.choice(replace=False)`` permutes all ``n_samples`` indices, a
+    temporary of 8 bytes per row; far from the row count, uniform draws with
+    the repeats replaced by new draws give a uniform subset in memory of the
+    subset's size.
+    """
+    if n_samples <= 4 * size:
+        return np.sort(random_state.choice(n_samples, size=size, replace=False))
+    chosen = np.unique(random_state.randint(0, n_samples, size=size))
+    while chosen.size < size:
+        chosen = np.union1d(chosen, random_state.randint(0, n_samples, size=size - chosen.size))
+    return chosen
 
 
 def _draw_index(cumulative, u):

@@ -56,6 +56,11 @@ class Settings:
         chunk) from which a full-covariance E-step takes them through the
         block products with the pattern's marginal weights; rarer patterns
         go row by row.
+    categorical_table_bytes : int
+        Size cap of the (components x joint states) float64 table of a group
+        of adjacent categorical columns that the tabular kernel reads as one
+        code (one lookup and one scatter per row for the whole group); a cap
+        below two columns' table (e.g. 1) reads every column alone.
     min_rows_per_group : int
         Rows below which another kernel thread costs more than it saves.
     seeding_sample_rows : int
@@ -77,6 +82,7 @@ class Settings:
     bernoulli_block_elements: int = 1 << 17
     bernoulli_min_group_work: int = 1 << 20
     missing_pattern_rows: int = 8
+    categorical_table_bytes: int = 65536
     min_rows_per_group: int = 16384
     seeding_sample_rows: int = 131072
     random_init_rows: int = 65536

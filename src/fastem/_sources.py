@@ -843,7 +843,16 @@ def parquet_tables(path, batch_rows):
     dataset = ds.dataset(path, format="parquet")
 
     def tables():
-        for batch in dataset.to_batches(batch_size=int(batch_rows)):
+        # Without pre-buffering and with a readahead of a batch or two: pyarrow's
+        # defaults buffer a file's column chunks ahead, so the memory held grew
+        # with the file instead of staying that of a few batches.
+        batches = dataset.to_batches(
+            batch_size=int(batch_rows),
+            batch_readahead=2,
+            fragment_readahead=1,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+        )
+        for batch in batches:
             if batch.num_rows:
                 yield batch
 

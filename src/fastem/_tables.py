@@ -186,10 +186,18 @@ class Schema:
         """
         getter = _column_getter(X, self)
         n = getter.n_rows
+        encoded = [
+            _encode_column(getter(j), self.columns[j], handle_unknown, self.dtype)
+            for j in self.order
+        ]
         out = np.empty((n, len(self.columns)), dtype=self.dtype)
-        for p, j in enumerate(self.order):
-            column = self.columns[j]
-            out[:, p] = _encode_column(getter(j), column, handle_unknown, self.dtype)
+        # Interleaved a few thousand rows at a time, so that the strided writes of
+        # the columns land in cache lines still cached from the previous column.
+        step = 4096
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            for p, values in enumerate(encoded):
+                out[start:stop, p] = values[start:stop]
         return out
 
     # -- decoding --------------------------------------------------------------------------
@@ -384,11 +392,18 @@ def _encode_column(values, column, handle_unknown, dtype):
         pos = np.minimum(pos, lv.size - 1)
         found = (sorted_lv[pos] == np.where(missing, sorted_lv[0], x)) & ~missing
         codes = np.where(found, order[pos], -1).astype(np.float64)
+    elif str(getattr(values, "dtype", "")) == "category":
+        # The few categories are looked up among the levels, the rows only through
+        # their integer codes (no per-row object conversion or hashing).
+        pd = _pandas()
+        categories = values.cat.categories.to_numpy(dtype=object)
+        position = pd.Index(levels, dtype=object).get_indexer(categories)
+        raw = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+        codes = np.where(raw >= 0, position[raw], -1).astype(np.float64)
+        found = (codes >= 0) & ~missing
     else:
         pd = _pandas()
         series = values if hasattr(values, "isna") else pd.Series(np.asarray(values, dtype=object))
-        if str(series.dtype) == "category":
-            series = series.astype(object)
         codes = pd.Index(levels, dtype=object).get_indexer(series.to_numpy(dtype=object))
         codes = codes.astype(np.float64)
         found = (codes >= 0) & ~missing

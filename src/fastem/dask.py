@@ -260,3 +260,48 @@ def dask_frame_rows(ddf, encode, n_columns, dtype):
         if n
     ]
     return da.concatenate(blocks, axis=0)
+
+
+def dask_frame_meta(ddf):
+    """The empty pandas frame describing ``ddf``'s columns and dtypes (no computation)."""
+    return ddf._meta
+
+
+def _map_partition(part, func, dtype):
+    with kernel_threads(1):
+        return np.asarray(func(part)).astype(dtype, copy=False)
+
+
+def dask_frame_map(ddf, func, n_columns, dtype):
+    """``func`` on every partition of ``ddf``, lazily: 1-D (``n_columns`` None) or 2-D result.
+
+    One row block per partition, of unknown length (``nan`` chunks, as
+    ``map_partitions`` gives): nothing is computed here. ``func`` receives
+    the pandas partition and runs on the workers with single-threaded
+    kernels; it must be picklable, e.g. a bound method of an estimator whose
+    ``n_jobs`` is 1.
+    """
+    dask, da = _import_dask()
+    shape = (np.nan,) if n_columns is None else (np.nan, n_columns)
+    blocks = [
+        da.from_delayed(dask.delayed(_map_partition)(part, func, dtype), shape=shape, dtype=dtype)
+        for part in ddf.to_delayed()
+    ]
+    return da.concatenate(blocks, axis=0)
+
+
+def _block_length(block):
+    return np.array([block.shape[0]], dtype=np.int64)
+
+
+def mean_and_rows(values):
+    """The mean and the number of rows of a 1-D Dask array (row blocks may be unknown).
+
+    Computed together, so that the blocks are computed once.
+    """
+    dask, _ = _import_dask()
+    counts = values.map_blocks(
+        _block_length, chunks=((1,) * values.numblocks[0],), dtype=np.int64
+    ).sum()
+    mean, n_rows = dask.compute(values.mean(), counts)
+    return float(mean), int(n_rows)

@@ -4,7 +4,9 @@ The model and its M-step are described in ``fastem.families.tabular``; how a
 table becomes the kernel's matrix in ``fastem._tables``.
 """
 
+import copy
 import json
+import math
 import os
 from numbers import Real
 
@@ -232,7 +234,9 @@ class TabularMixture(Mixture):
     Input: pandas DataFrames, polars and pyarrow tables, NumPy arrays, a
     Parquet file or directory path (read by batches with pyarrow: exact EM over
     the batches in bounded memory; one more pass first collects the levels)
-    and Dask DataFrames (the kernel runs on the partitions). ``sample`` returns
+    and Dask DataFrames (the kernel runs on the partitions; ``predict``,
+    ``predict_proba`` and ``score_samples`` give lazy Dask arrays with one
+    block per partition, of unknown length). ``sample`` returns
     a DataFrame with the fitted columns' names, dtypes and categories (a float
     array for models fitted on NumPy arrays).
     """
@@ -551,12 +555,93 @@ class TabularMixture(Mixture):
 
     def _rowwise(self, X, method, n_columns, dtype):
         check_is_fitted(self, self._attributes_for_fitted)
-        if adapter_for(X) is None and _is_dask_dataframe(X):
-            raise TypeError(
-                f"{method} on a Dask DataFrame is not supported yet; call it on its "
-                "partitions (ddf.map_partitions(model.{method})) or on a pandas DataFrame."
-            )
+        if _is_dask_dataframe(X):
+            from .dask import dask_frame_map, dask_frame_meta
+
+            # The meta holds the columns and dtypes: a table that changed since fit
+            # fails here, with the pandas message, not later on a worker.
+            self._validate_X(dask_frame_meta(X), reset=False)
+            single = copy.copy(self)
+            single.n_jobs = 1
+            return dask_frame_map(X, getattr(single, method), n_columns, dtype)
         return super()._rowwise(X, method, n_columns, dtype)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood per row (weighted mean with ``sample_weight``).
+
+        Without weights this is exactly ``score_samples(X).mean()``, as in
+        scikit-learn. On a Dask DataFrame the mean is reduced where the
+        partitions live; with weights the per-row log-likelihoods are gathered
+        to the client (one float per row, like the weights).
+
+        Parameters
+        ----------
+        X : table, array-like or any input accepted by :meth:`predict`
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the mean (may be a Dask array or Series).
+
+        Returns
+        -------
+        log_likelihood : float
+            Mean log-likelihood of ``X`` under the model.
+        """
+        if sample_weight is None or not _is_dask_dataframe(X):
+            return super().score(X, y, sample_weight)
+        import dask
+
+        if hasattr(sample_weight, "to_dask_array"):  # a Dask Series: compute with the array
+            sample_weight = sample_weight.to_dask_array()
+        log_prob, weights = dask.compute(self.score_samples(X), sample_weight)
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != log_prob.shape:
+            raise ValueError(
+                f"sample_weight must be 1-D with one weight per row: expected "
+                f"{log_prob.shape[0]}, got shape {weights.shape}."
+            )
+        return float(np.average(log_prob, weights=weights))
+
+    def bic(self, X):
+        """Bayesian information criterion of the model on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : table, array-like or any input accepted by :meth:`predict`
+            Data (a Dask DataFrame is scored in one pass).
+
+        Returns
+        -------
+        bic : float
+            ``-2 log L + n_parameters * log(n_samples)``.
+        """
+        if not _is_dask_dataframe(X):
+            return super().bic(X)
+        from .dask import mean_and_rows
+
+        score, n_samples = mean_and_rows(self.score_samples(X))
+        return -2 * score * n_samples + self._n_parameters() * math.log(n_samples)
+
+    def aic(self, X):
+        """Akaike information criterion of the model on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : table, array-like or any input accepted by :meth:`predict`
+            Data (a Dask DataFrame is scored in one pass).
+
+        Returns
+        -------
+        aic : float
+            ``-2 log L + 2 n_parameters``.
+        """
+        if not _is_dask_dataframe(X):
+            return super().aic(X)
+        from .dask import mean_and_rows
+
+        score, n_samples = mean_and_rows(self.score_samples(X))
+        return -2 * score * n_samples + 2 * self._n_parameters()
 
     def _n_parameters(self):
         check_is_fitted(self, self._attributes_for_fitted)

@@ -38,6 +38,7 @@ import numba
 import numpy as np
 from scipy.special import gammaln
 
+from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from ..kernels import tabular as tk
 from ._common import rows_as_kernel_views
@@ -206,6 +207,7 @@ class TabularFamily:
             b1,
             self.offsets,
             cl,
+            tk.categorical_groups(self.n_levels, K, settings.categorical_table_bytes),
             pl,
             pr,
             LOG_FACTORIAL,

@@ -14,18 +14,22 @@ factorisation of the small block ``P_mm`` (a few missing values are the usual
 case) serves a whole missingness pattern, and ``log det Sigma_oo`` is
 ``log det Sigma + log det P_mm``.
 
-Every block of rows is copied into a block buffer and goes through the fused
-pipeline of :func:`fastem.kernels.gaussian.estep_stats` (a block without NaN
-gives the same bits as there).
+Every block of rows goes through the fused pipeline of
+:func:`fastem.kernels.gaussian.estep_stats` (a block without NaN gives the
+same bits as there).
 
-- Diagonal and spherical models: the rows with NaN stay in their block. A
-  missing value is zeroed in the features ``T(x')``, which removes every term of
-  its coordinate from the product ``T W`` but the constant one,
+- Diagonal and spherical models: the rows with NaN stay in their block, which
+  is read in place (C-ordered rows; other layouts through a block buffer). The
+  block's missing cells are found once, in the filled features, as a list of
+  (row, column) pairs that the three corrections share: a missing value is
+  zeroed in the features ``T(x')``, which removes every term of its coordinate
+  from the product ``T W`` but the constant one,
   ``-log(2 pi s_kj) / 2 - mu_kj^2 / (2 s_kj)``, subtracted per missing cell;
   its expected statistics (the component's ``mu_kj`` and ``mu_kj^2 + s_kj``)
   are added at the end from the responsibilities summed per component and
   column. No row-by-row path.
-- Full and tied covariances: the complete rows of a block take the pipeline;
+- Full and tied covariances: the complete rows of a block, gathered in the
+  block buffer, take the pipeline;
   the rows with NaN of the whole chunk are sorted by missingness pattern (each
   row group takes an equal slice), and per (pattern, component) one Cholesky
   factorisation of ``P_mm`` gives the regression coefficients and the
@@ -42,6 +46,7 @@ Accumulators are per row group and float64, as in the complete-data kernels.
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 from ._common import block_layout, group_bounds
 from ._simd import exp_nonpositive, zeros_aligned
@@ -379,9 +384,71 @@ def _missing_rows_full(
     return ll
 
 
+def _rows_source(X, Xc, start, stop):
+    """``(source, offset)``: rows ``start:stop`` of ``X`` as rows ``offset:`` of ``source``."""
+    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
+
+
+@overload(_rows_source, inline="always")
+def _rows_source_impl(X, Xc, start, stop):
+    if X.layout == "C":
+        # Read in place: the block pipeline's fill streams C rows as they are.
+        def in_place(X, Xc, start, stop):
+            return X, start
+
+        return in_place
+
+    def copied(X, Xc, start, stop):
+        # Any other layout goes through the block buffer, so that the fill is
+        # compiled for C rows only.
+        for r in range(start, stop):
+            dst = Xc[r - start]
+            for j in range(X.shape[1]):
+                dst[j] = X[r, j]
+        return Xc, 0
+
+    return copied
+
+
 @njit(cache=True)
-def _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T):
-    """Zero the missing values of rows ``nan_rows[:n_nan]`` (local) in a filled block.
+def _find_missing(m, kind, xs, T, flags, cell_row, cell_col):
+    """Missing cells of a filled block's ``m`` rows as (local row, column) pairs, in row order.
+
+    A NaN reaches the filled features unchanged (inf is refused at input), so
+    a row holds one if the sum of its features is NaN (a sum can also be NaN
+    from opposite overflows: that row is only read for nothing). The sums are
+    branch-free passes over the block that vectorise (spherical: its squared
+    norms alone); only the rows they flag are then read cell by cell.
+    ``flags`` (m,) is float64 scratch. Returns the number of cells.
+    """
+    d = xs.shape[0]
+    if kind == SPHERICAL:
+        norm = T[1 + d]
+        for r in range(m):
+            flags[r] = norm[r]
+    else:
+        a = xs[0]
+        for r in range(m):
+            flags[r] = a[r]
+        for j in range(1, d):
+            a = xs[j]
+            for r in range(m):
+                flags[r] += a[r]
+    nc = 0
+    for r in range(m):
+        if flags[r] != flags[r]:
+            for j in range(d):
+                # Branch-free: a cell is written every time and kept if missing.
+                v = xs[j, r]
+                cell_row[nc] = r
+                cell_col[nc] = j
+                nc += v != v
+    return nc
+
+
+@njit(cache=True)
+def _patch_missing(cell_row, cell_col, n_cells, kind, xs, T):
+    """Zero the missing cells ``(cell_row, cell_col)[:n_cells]`` (local rows) of a filled block.
 
     The shifted value and its square (diag) or the row's squared norm
     (spherical) become those of a row with ``x' = 0`` there, so that the
@@ -389,56 +456,75 @@ def _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T):
     constant ones, which :func:`_drop_missing_terms` takes out.
     """
     d = xs.shape[0]
-    for i in range(n_nan):
-        r = nan_rows[i]
-        norm = 0.0
-        for j in range(d):
-            if np.isnan(Xs[s0 + r, j]):
-                xs[j, r] = 0.0
-                if kind == DIAG:
-                    T[1 + d + j, r] = 0.0
-            else:
+    for c in range(n_cells):
+        r = cell_row[c]
+        j = cell_col[c]
+        xs[j, r] = 0.0
+        if kind == DIAG:
+            T[1 + d + j, r] = 0.0
+    if kind == SPHERICAL:
+        # The cells come in row order: one norm per row holding NaN.
+        c = 0
+        while c < n_cells:
+            r = cell_row[c]
+            norm = 0.0
+            for j in range(d):
                 norm += xs[j, r] * xs[j, r]
-        if kind == SPHERICAL:
             T[1 + d, r] = norm
+            while c < n_cells and cell_row[c] == r:
+                c += 1
 
 
 @njit(cache=True)
-def _drop_missing_terms(Xs, s0, nan_rows, n_nan, W_missing, logp):
-    """Subtract each missing coordinate's constant terms from the rows' log-densities."""
-    d = Xs.shape[1]
+def _drop_missing_terms(cell_row, cell_col, n_cells, W_missing, logp, v):
+    """Subtract each missing cell's constant terms from its row's log-densities.
+
+    Summed per row in the contiguous ``v`` (K,) first, so that a row's
+    log-densities (a column of ``logp``) are visited once.
+    """
     K = W_missing.shape[1]
-    for i in range(n_nan):
-        r = nan_rows[i]
-        for j in range(d):
-            if np.isnan(Xs[s0 + r, j]):
-                c = W_missing[j]
-                for k in range(K):
-                    logp[k, r] += c[k]
+    c = 0
+    while c < n_cells:
+        r = cell_row[c]
+        for k in range(K):
+            v[k] = 0.0
+        while c < n_cells and cell_row[c] == r:
+            w = W_missing[cell_col[c]]
+            for k in range(K):
+                v[k] += w[k]
+            c += 1
+        for k in range(K):
+            logp[k, r] += v[k]
 
 
 @njit(cache=True)
-def _count_missing(Xs, s0, nan_rows, n_nan, logp, missing_resp):
-    """``missing_resp[j, k] += sum of r_nk w_n`` over the rows missing coordinate ``j``."""
-    d = Xs.shape[1]
+def _count_missing(cell_row, cell_col, n_cells, logp, missing_resp, v):
+    """``missing_resp[j, k] += r_nk w_n`` for every missing cell ``(n, j)``.
+
+    A row's responsibilities (a column of ``logp``) are gathered once into the
+    contiguous ``v`` (K,).
+    """
     K = missing_resp.shape[1]
-    for i in range(n_nan):
-        r = nan_rows[i]
-        for j in range(d):
-            if np.isnan(Xs[s0 + r, j]):
-                out = missing_resp[j]
-                for k in range(K):
-                    out[k] += logp[k, r]
+    c = 0
+    while c < n_cells:
+        r = cell_row[c]
+        for k in range(K):
+            v[k] = logp[k, r]
+        while c < n_cells and cell_row[c] == r:
+            out = missing_resp[cell_col[c]]
+            for k in range(K):
+                out[k] += v[k]
+            c += 1
 
 
 @njit(cache=True)
 def _block_rows(
-    Xs,
-    s0,
-    s1,
+    X,
+    p0,
+    p1,
+    m,
     wc,
     weighted,
-    shift,
     kind,
     K,
     path,
@@ -459,36 +545,41 @@ def _block_rows(
     acc_g,
     acc_xx_g,
     ll,
-    nan_rows,
-    n_nan,
+    cell_row,
+    cell_col,
+    n_cells,
     W_missing,
     missing_resp,
+    scratch,
 ):
-    """The fused block pipeline of ``kernels.gaussian.estep_stats`` on rows ``Xs[s0:s1]``.
+    """The fused block pipeline of ``kernels.gaussian.estep_stats`` on a filled block.
 
-    ``wc[:s1 - s0]`` holds their weights. Returns ``ll`` plus the rows'
+    ``T`` (and its view ``xs``) hold the features of ``m`` rows, filled by
+    :func:`fastem.kernels.gaussian._fill_features` (by the caller, from the
+    block buffer or in place), and ``wc[:m]`` their weights. Rows ``p0:p1`` of
+    ``X`` (the next block) are prefetched between the components'
+    exponentials, as in the complete-data kernel. Returns ``ll`` plus the rows'
     log-likelihood sum, added in the complete-data kernel's order (so that a
-    block without NaN gives its bits). Diagonal and spherical models: the rows
-    ``nan_rows[:n_nan]`` (local indices) hold NaN, which are zeroed after the
-    fill; ``W_missing`` (D, K) takes out the missing coordinates' constant
+    block without NaN gives its bits). Diagonal and spherical models: the cells
+    ``(cell_row, cell_col)[:n_cells]`` (local rows) hold NaN, which are zeroed
+    first; ``W_missing`` (D, K) takes out the missing coordinates' constant
     terms and ``missing_resp`` (D, K) sums the responsibilities of the rows
-    missing each coordinate.
+    missing each coordinate; ``scratch`` holds at least K values.
     """
     B = T.shape[1]
-    m = s1 - s0
-    _fill_features(Xs, s0, s1, shift, kind, xs, T)
-    if n_nan > 0:
-        _patch_missing(Xs, s0, nan_rows, n_nan, kind, xs, T)
+    if n_cells > 0:
+        _patch_missing(cell_row, cell_col, n_cells, kind, xs, T)
     _product_tn(path, Wp, Wt, T, logp)
     if kind == TIED:
         _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K)
-    if n_nan > 0:
-        _drop_missing_terms(Xs, s0, nan_rows, n_nan, W_missing, logp)
+    if n_cells > 0:
+        _drop_missing_terms(cell_row, cell_col, n_cells, W_missing, logp, scratch)
     _zero_padding_and_max(logp, m, K, mx)
     for k in range(K):
         row = logp[k]
         for r in range(B):
             row[r] = exp_nonpositive(row[r] - mx[r])
+        _prefetch_rows(X, p0, p1, k, K)
     _column_sums(logp, K, total)
     for r in range(B):
         w_block[r] = wc[r] if r < m else 0.0
@@ -506,8 +597,8 @@ def _block_rows(
     for k in range(K, logp.shape[0]):
         for r in range(B):
             logp[k, r] = 0.0
-    if n_nan > 0:
-        _count_missing(Xs, s0, nan_rows, n_nan, logp, missing_resp)
+    if n_cells > 0:
+        _count_missing(cell_row, cell_col, n_cells, logp, missing_resp, scratch)
     _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc_g, part_xx, acc_xx_g)
     return ll
 
@@ -639,9 +730,7 @@ def _full_pattern_rows(
     block pipeline into the pattern's own ``acc_q``, which then becomes the
     expected statistics. Returns ``ll`` plus the rows' log-likelihood sum.
     """
-    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx_g, nan_rows, Wm, mr = (
-        block
-    )
+    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx_g, cells, Wm, mr = block
     S2, GS, bvec, g1 = completion
     # Runtime values, not the constants, so that this call of the block pipeline
     # shares its compiled form with the one of the complete rows.
@@ -670,10 +759,11 @@ def _full_pattern_rows(
             for a in range(nm):
                 dst[mis[a]] = 0.0
             wc[t] = sample_weight[r] if weighted else 1.0
+        _fill_features(Xc, 0, mb, shift_q, kind, xs, T)
         ll = _block_rows(
-            Xc, 0, mb, wc, weighted, shift_q, kind, K, path, Wq, Wqt, Up, Ut, T, xs, xw,
-            logp, mx, total, w_block, part, part_xx, Y, acc_q, acc_xx_g, ll, nan_rows,
-            no_nan, Wm, mr,
+            X, no_nan, no_nan, mb, wc, weighted, kind, K, path, Wq, Wqt, Up, Ut, T, xs, xw,
+            logp, mx, total, w_block, part, part_xx, Y, acc_q, acc_xx_g, ll, cells, cells,
+            no_nan, Wm, mr, mx,
         )  # fmt: skip
     _, _, Cs, Rs, _ = pattern_work
     for k in range(K):
@@ -785,7 +875,12 @@ def estep_stats(
         Y = zeros_aligned(dxp, B)
         Xc = np.empty((B, d), dtype=X.dtype)
         wc = np.zeros(B)
-        miss = np.empty(B, dtype=np.int64)
+        # Diag and spherical: a block's missing cells, found once per block.
+        n_cells_max = 0 if full_like else B * d
+        cell_row = np.empty(n_cells_max, dtype=np.int64)
+        cell_col = np.empty(n_cells_max, dtype=np.int64)
+        flags = np.empty(0 if full_like else B)
+        scratch = np.empty(K)
         work = (
             np.empty(d, dtype=np.int64),
             np.empty(d, dtype=np.int64),
@@ -803,16 +898,29 @@ def estep_stats(
         for b in range(b0, b1):
             start = b * B
             stop = min(n, start + B)
-            # int64 from the start: a literal 0 would have the block pipeline compiled
-            # once more for the literal types that type inference sees first.
+            if not full_like:
+                # Every row takes the block pipeline, read in place (C rows); the
+                # missing cells are found in the filled block.
+                m = stop - start
+                for r in range(m):
+                    wc[r] = sample_weight[start + r] if weighted else 1.0
+                src, s0 = _rows_source(X, Xc, start, stop)
+                _fill_features(src, s0, s0 + m, shift, kind, xs, T)
+                nc = _find_missing(m, kind, xs, T, flags, cell_row, cell_col)
+                ll_g = _block_rows(
+                    X, stop, min(n, stop + B), m, wc, weighted, kind, K, path, Wp, Wt, Up, Ut,
+                    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
+                    ll_g, cell_row, cell_col, nc, W_missing, missing_resp[g], scratch,
+                )  # fmt: skip
+                continue
+            # Full and tied: the complete rows, gathered in the block buffer; the
+            # rows with NaN come after, by pattern. int64 from the start: a literal
+            # 0 would have the block pipeline compiled once more for the literal
+            # types that type inference sees first.
             mc = np.int64(0)
-            mm = np.int64(0)
-            # Every block is copied to the block buffer (cache-resident), so that the
-            # block pipeline is compiled once per dtype whatever the layout of X.
             for r in range(start, stop):
                 # Copied before it is known complete (a branch-free loop that
-                # vectorises); for full and tied models a row with NaN is
-                # overwritten by the next one.
+                # vectorises); a row with NaN is overwritten by the next one.
                 dst = Xc[mc]
                 bad = 0
                 for j in range(d):
@@ -820,18 +928,15 @@ def estep_stats(
                     dst[j] = v
                     bad += v != v
                 if bad:
-                    miss[mm] = mc
-                    mm += 1
-                    if full_like:
-                        continue
+                    continue
                 wc[mc] = sample_weight[r] if weighted else 1.0
                 mc += 1
-            _prefetch_rows(X, stop, min(n, stop + B), 0, 1)
             if mc > 0:
+                _fill_features(Xc, 0, mc, shift, kind, xs, T)
                 ll_g = _block_rows(
-                    Xc, 0, mc, wc, weighted, shift, kind, K, path, Wp, Wt, Up, Ut, T,
-                    xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
-                    ll_g, miss, 0 if full_like else mm, W_missing, missing_resp[g],
+                    X, stop, min(n, stop + B), mc, wc, weighted, kind, K, path, Wp, Wt, Up, Ut,
+                    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
+                    ll_g, cell_row, cell_col, mc * 0, W_missing, missing_resp[g], scratch,
                 )  # fmt: skip
         lo = (g * n_sorted) // n_groups
         hi = ((g + 1) * n_sorted) // n_groups
@@ -843,7 +948,7 @@ def estep_stats(
         elif kind == FULL and hi > lo:
             block = (
                 T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx[g],
-                miss, W_missing, missing_resp[g],
+                cell_row, W_missing, missing_resp[g],
             )  # fmt: skip
             pattern_work = (
                 np.empty((d, d)),

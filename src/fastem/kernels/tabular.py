@@ -9,10 +9,17 @@ observed cells of per-kind terms added into the same K scores:
 * gaussian (diagonal): ``c_jk - h_jk (x' - m_jk)^2`` with ``x' = x - shift_j``,
   ``h = 1 / (2 var)``, ``c = -log(2 pi var) / 2``;
 * bernoulli: ``log mu_jk`` or ``log(1 - mu_jk)``;
-* categorical: the level's entry ``off_j + code`` of a (K, sum L + 1) table of
-  log probabilities (a gather per component over the block's rows; the cost
-  grows with the columns, not the levels; a missing cell reads the last
-  entry, 0);
+* categorical: a lookup in a table of log-probabilities, never a one-hot
+  product. Adjacent categorical columns are read as groups
+  (:func:`categorical_groups`): a row's levels in a group, a missing cell
+  counting as one more level, form one mixed-radix code, and a (K, states)
+  table holds each code's summed log-probabilities. One gather per component
+  and row serves the whole group, and the level counts come from one scatter
+  of the row's K responsibilities into the group's code counts, summed into
+  each column's levels (and its missing weight) once per pass. The table is
+  built per pass from the levels' log-probabilities; its size is capped by the
+  caller (``settings.categorical_table_bytes``), so the cost grows with the
+  groups, not the levels;
 * poisson: ``x log lambda_jk - lambda_jk - log x!``, ``log x!`` from a table
   for small counts.
 
@@ -29,7 +36,7 @@ complete one (counted once per block) takes loops without the selects. Then
 per row the log-sum-exp (one ``log`` per 32 unweighted rows), the
 responsibilities, and every statistic
 (``N_k``; per column and component the sums of ``r x'`` and, for gaussians,
-``r x'^2``; the weight of the missing cells; the level counts, scattered
+``r x'^2``; the weight of the missing cells; the code counts, scattered
 from a row-major copy of the block's responsibilities) are added into
 the row group's float64 accumulators, reduced in a fixed order. One function,
 generic over float32 and float64 rows, serves EM (``SOFT``), statistics of
@@ -58,6 +65,90 @@ def _log_factorial(x, table):
     return math.lgamma(x + 1.0)
 
 
+def categorical_groups(n_levels, n_components, table_bytes):
+    """Boundaries of the runs of categorical columns that the kernel reads as one code.
+
+    Adjacent columns join while the product of their state counts (levels
+    plus one state for a missing cell) keeps the group's (K, states) table of
+    float64 within ``table_bytes``; a column whose own table is larger stands
+    alone.
+
+    Parameters
+    ----------
+    n_levels : sequence of int
+        Levels of each categorical column.
+    n_components : int
+    table_bytes : int
+        Below two columns' table (e.g. 1), every column is a group of its own.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_groups + 1,), int64
+        Group ``q`` holds columns ``groups[q]:groups[q + 1]``.
+    """
+    cap = max(1, table_bytes // (8 * max(1, int(n_components))))
+    bounds = [0]
+    states = 1
+    for j, n_lev in enumerate(n_levels):
+        n_states = int(n_lev) + 1
+        if j > bounds[-1] and states * n_states > cap:
+            bounds.append(j)
+            states = 1
+        states *= n_states
+    if len(n_levels):
+        bounds.append(len(n_levels))
+    return np.asarray(bounds, dtype=np.int64)
+
+
+@njit(cache=True)
+def _joint_tables(c_offsets, c_log_prob, c_groups):
+    """Strides of the columns in their group's code, the groups' offsets, the joint table.
+
+    A group's code is ``offset + sum_j stride_j d_j`` with ``d_j`` the level
+    of column ``j`` (its number of levels for a missing cell); the table's
+    entry for a code is the sum of its observed columns' log-probabilities.
+    """
+    K = c_log_prob.shape[0]
+    n_cols = c_offsets.shape[0] - 1
+    n_joint = c_groups.shape[0] - 1
+    stride = np.empty(n_cols, dtype=np.int64)
+    offsets = np.zeros(n_joint + 1, dtype=np.int64)
+    for q in range(n_joint):
+        size = 1
+        for j in range(c_groups[q], c_groups[q + 1]):
+            stride[j] = size
+            size *= c_offsets[j + 1] - c_offsets[j] + 1
+        offsets[q + 1] = offsets[q] + size
+    table = np.zeros((K, offsets[n_joint]))
+    for q in range(n_joint):
+        for code in range(offsets[q + 1] - offsets[q]):
+            for j in range(c_groups[q], c_groups[q + 1]):
+                n_lev = c_offsets[j + 1] - c_offsets[j]
+                level = (code // stride[j]) % (n_lev + 1)
+                if level < n_lev:
+                    for k in range(K):
+                        table[k, offsets[q] + code] += c_log_prob[k, c_offsets[j] + level]
+    return stride, offsets, table
+
+
+@njit(cache=True)
+def _marginal_levels(joint, c_offsets, c_groups, stride, offsets, c0, levels, missing):
+    """Level counts (and the missing cells' weight) of every column from its group's codes."""
+    K = joint.shape[1]
+    for q in range(c_groups.shape[0] - 1):
+        for code in range(offsets[q + 1] - offsets[q]):
+            row = joint[offsets[q] + code]
+            for j in range(c_groups[q], c_groups[q + 1]):
+                n_lev = c_offsets[j + 1] - c_offsets[j]
+                level = (code // stride[j]) % (n_lev + 1)
+                if level < n_lev:
+                    for k in range(K):
+                        levels[c_offsets[j] + level, k] += row[k]
+                else:
+                    for k in range(K):
+                        missing[c0 + j, k] += row[k]
+
+
 #: Reassociation only (vectorised sums over a block's rows); never "no NaN": NaN
 #: marks the missing cells.
 _FASTMATH = {"reassoc", "contract", "nsz"}
@@ -76,6 +167,7 @@ def tabular_pass(
     b_log_1m,
     c_offsets,
     c_log_prob,
+    c_groups,
     p_log_rate,
     p_rate,
     log_factorial,
@@ -107,8 +199,10 @@ def tabular_pass(
     c_offsets : ndarray (nC + 1,) int64
         First row of each categorical column in ``c_log_prob``.
     c_log_prob : ndarray (K, sum L + 1)
-        Log-probabilities of the levels, transposed, and a last column of 0
-        (where a missing cell looks up).
+        Log-probabilities of the levels, transposed, and a last column of 0.
+    c_groups : ndarray (n_groups_c + 1,) int64
+        Boundaries of the runs of categorical columns read as one joint code
+        (:func:`categorical_groups`).
     p_log_rate, p_rate : ndarray (nP, K)
     log_factorial : ndarray (T,)
         ``log x!`` for ``x < T``.
@@ -158,24 +252,27 @@ def tabular_pass(
     n_blocks, n_groups = block_layout(n, block_size, n_groups)
     G = n_groups
     B = block_size
+    stride, joint_offsets, joint_log_prob = _joint_tables(c_offsets, c_log_prob, c_groups)
+    n_joint_groups = c_groups.shape[0] - 1
+    S = joint_offsets[n_joint_groups]
     gc = np.empty((G, K))
     gs1 = np.empty((G, D, K))
     gs2 = np.empty((G, nG, K))
     gm = np.empty((G, D, K))
-    gl = np.empty((G, n_levels, K))
+    gj = np.empty((G, S, K))
     gt = np.empty(G)
     for g in prange(G):
         gc[g] = 0.0
         gs1[g] = 0.0
         gs2[g] = 0.0
         gm[g] = 0.0
-        gl[g] = 0.0
+        gj[g] = 0.0
         total = 0.0
         xb = np.empty((D, B))
         nanb = np.zeros(D, dtype=np.int64)
         lpb = np.empty((K, B))
         rt = np.empty((B, K))
-        ci = np.empty(B, dtype=np.int64)
+        codes = np.empty((n_joint_groups, B), dtype=np.int32)
         mx = np.empty(B)
         sb = np.empty(B)
         wb = np.empty(B)
@@ -190,6 +287,8 @@ def tabular_pass(
             # Missing cells per column of the block: complete columns (the common case)
             # take loops without the selects that skip missing cells.
             for j in range(g0, D):
+                if j >= c0 and j < p0:
+                    continue
                 c = 0
                 for r in range(m):
                     c += 0 if xb[j, r] == xb[j, r] else 1
@@ -200,6 +299,19 @@ def tabular_pass(
                     xb[g0 + j, r] -= sh
             for r in range(m):
                 wb[r] = sample_weight[i0 + r] if weighted else 1.0
+            for q in range(n_joint_groups):
+                base = np.int32(joint_offsets[q])
+                for r in range(m):
+                    codes[q, r] = base
+                for j in range(c_groups[q], c_groups[q + 1]):
+                    row = c0 + j
+                    # int32: AVX2 converts float64 to int32 four lanes at a time, int64
+                    # only one.
+                    n_lev = np.int32(c_offsets[j + 1] - c_offsets[j])
+                    st = np.int32(stride[j])
+                    for r in range(m):
+                        x = xb[row, r]
+                        codes[q, r] += st * (np.int32(x) if x == x else n_lev)
             if mode == GIVEN:
                 for k in range(K):
                     for r in range(m):
@@ -243,17 +355,11 @@ def tabular_pass(
                                 x = xb[row, r]
                                 v = a if x > 0.5 else b
                                 lpb[k, r] += v if x == x else 0.0
-                for j in range(nC):
-                    row = c0 + j
-                    off = c_offsets[j]
-                    # A gather per component over the block's rows; a missing cell reads
-                    # the table's last column, 0.
-                    for r in range(m):
-                        x = xb[row, r]
-                        ci[r] = off + np.int64(x) if x == x else n_levels
+                for q in range(n_joint_groups):
+                    # One gather per component for the group's columns together.
                     for k in range(K):
                         for r in range(m):
-                            lpb[k, r] += c_log_prob[k, ci[r]]
+                            lpb[k, r] += joint_log_prob[k, codes[q, r]]
                 for j in range(nP):
                     row = p0 + j
                     for r in range(m):
@@ -361,30 +467,25 @@ def tabular_pass(
                 for r in range(m):
                     for k in range(K):
                         rt[r, k] = lpb[k, r]
-                for j in range(nC):
-                    row = c0 + j
-                    off = c_offsets[j]
+                for q in range(n_joint_groups):
                     for r in range(m):
-                        x = xb[row, r]
-                        if x == x:
-                            idx = off + np.int64(x)
-                            for k in range(K):
-                                gl[g, idx, k] += rt[r, k]
-                        else:
-                            for k in range(K):
-                                gm[g, row, k] += rt[r, k]
+                        idx = codes[q, r]
+                        for k in range(K):
+                            gj[g, idx, k] += rt[r, k]
         gt[g] = total
     counts = gc[0].copy()
     s1 = gs1[0].copy()
     s2 = gs2[0].copy()
     missing = gm[0].copy()
-    levels = gl[0].copy()
+    joint = gj[0].copy()
     total = gt[0]
     for g in range(1, G):
         counts += gc[g]
         s1 += gs1[g]
         s2 += gs2[g]
         missing += gm[g]
-        levels += gl[g]
+        joint += gj[g]
         total += gt[g]
+    levels = np.zeros((n_levels, K))
+    _marginal_levels(joint, c_offsets, c_groups, stride, joint_offsets, c0, levels, missing)
     return counts, s1, s2, missing, levels, total
