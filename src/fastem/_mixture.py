@@ -973,8 +973,8 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         bic : float
             ``-2 log L + n_parameters * log(n_samples)``.
         """
-        n_samples = np.shape(X)[0]
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
+        score, n_samples = self._score_and_rows(X)
+        return -2 * score * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X):
         """Akaike information criterion of the model on ``X`` (lower is better).
@@ -989,7 +989,12 @@ class Mixture(OnlineEMMixin, VerboseMixin, DensityMixin, BaseEstimator):
         aic : float
             ``-2 log L + 2 n_parameters``.
         """
-        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+        score, n_samples = self._score_and_rows(X)
+        return -2 * score * n_samples + 2 * self._n_parameters()
+
+    def _score_and_rows(self, X):
+        """``(score(X), number of rows)`` for the information criteria."""
+        return self.score(X), np.shape(X)[0]
 
     def sample(self, n_samples=1):
         """Draw random rows from the fitted model.

@@ -6,7 +6,6 @@ table becomes the kernel's matrix in ``fastem._tables``.
 
 import copy
 import json
-import math
 import os
 from numbers import Real
 
@@ -603,45 +602,13 @@ class TabularMixture(Mixture):
             )
         return float(np.average(log_prob, weights=weights))
 
-    def bic(self, X):
-        """Bayesian information criterion of the model on ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : table, array-like or any input accepted by :meth:`predict`
-            Data (a Dask DataFrame is scored in one pass).
-
-        Returns
-        -------
-        bic : float
-            ``-2 log L + n_parameters * log(n_samples)``.
-        """
+    def _score_and_rows(self, X):
         if not _is_dask_dataframe(X):
-            return super().bic(X)
+            return super()._score_and_rows(X)
         from .dask import mean_and_rows
 
-        score, n_samples = mean_and_rows(self.score_samples(X))
-        return -2 * score * n_samples + self._n_parameters() * math.log(n_samples)
-
-    def aic(self, X):
-        """Akaike information criterion of the model on ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : table, array-like or any input accepted by :meth:`predict`
-            Data (a Dask DataFrame is scored in one pass).
-
-        Returns
-        -------
-        aic : float
-            ``-2 log L + 2 n_parameters``.
-        """
-        if not _is_dask_dataframe(X):
-            return super().aic(X)
-        from .dask import mean_and_rows
-
-        score, n_samples = mean_and_rows(self.score_samples(X))
-        return -2 * score * n_samples + 2 * self._n_parameters()
+        # The partitions' lengths are unknown until computed: both in one pass.
+        return mean_and_rows(self.score_samples(X))
 
     def _n_parameters(self):
         check_is_fitted(self, self._attributes_for_fitted)

@@ -167,7 +167,7 @@ class TabularFamily:
                 z((nG, K)),
                 z((self.nB, K)),
                 z((self.nB, K)),
-                z((K, int(self.offsets[-1]) + 1)),
+                z((K, int(self.offsets[-1]))),
                 z((self.nP, K)),
                 z((self.nP, K)),
             )
@@ -184,7 +184,7 @@ class TabularFamily:
             *gaussian,
             np.ascontiguousarray(_log(params.probs)),
             np.ascontiguousarray(_log(1.0 - params.probs)),
-            _level_table(params.level_probs),
+            np.ascontiguousarray(_log(params.level_probs).T),
             np.ascontiguousarray(_log(params.rates)),
             np.ascontiguousarray(params.rates, dtype=np.float64),
         )
@@ -383,13 +383,6 @@ class TabularFamily:
         dev = np.where(observed, X - mean, 0.0)
         m2 = w @ (dev * dev)
         return ColumnMoments(weight, mean, m2, int(observed.size - observed.sum()))
-
-
-def _level_table(level_probs):
-    """The kernel's (K, sum L + 1) table: log level probabilities, transposed, then 0."""
-    table = np.zeros((level_probs.shape[1], level_probs.shape[0] + 1))
-    table[:, :-1] = _log(level_probs).T
-    return table
 
 
 def _log_weights(params):

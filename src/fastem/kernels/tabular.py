@@ -198,8 +198,8 @@ def tabular_pass(
     b_log_mu, b_log_1m : ndarray (nB, K)
     c_offsets : ndarray (nC + 1,) int64
         First row of each categorical column in ``c_log_prob``.
-    c_log_prob : ndarray (K, sum L + 1)
-        Log-probabilities of the levels, transposed, and a last column of 0.
+    c_log_prob : ndarray (K, sum L)
+        Log-probabilities of the levels, transposed.
     c_groups : ndarray (n_groups_c + 1,) int64
         Boundaries of the runs of categorical columns read as one joint code
         (:func:`categorical_groups`).
@@ -246,7 +246,7 @@ def tabular_pass(
     p0 = c0 + nC
     has_extra = extra.shape[0] > 0
     keep_resp = out.shape[0] > 0 and mode == SOFT
-    n_levels = c_log_prob.shape[1] - 1
+    n_levels = c_offsets[c_offsets.shape[0] - 1]
     weighted = sample_weight.shape[0] > 0
     stats = mode != SCORE
     n_blocks, n_groups = block_layout(n, block_size, n_groups)
