@@ -49,7 +49,7 @@ CASES = {
 
 
 def _n_stat(d, covariance_type):
-    """Length of the feature vector T(x) (see ``kernels.gaussian.n_stat_features``)."""
+    """Length of the feature vector T(x) (see ``kernels._gaussian_features.n_stat_features``)."""
     return {"full": 1 + d + d * (d + 1) // 2, "diag": 1 + 2 * d}[covariance_type]
 
 

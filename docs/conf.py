@@ -85,7 +85,7 @@ if hasattr(fastem, "TabularMixture"):
 # Every check except: ES01 (an extended summary is optional), SA01 (See Also), EX01
 # (Examples: the gallery and the guide hold them), RT02 (scikit-learn's style names the
 # single returned value, e.g. ``self : object``) and PR03 (the parameters the mixtures
-# share are documented once, in ``_mixture.py``, and substituted as one block after each
+# share are documented once, in ``_params.py``, and substituted as one block after each
 # estimator's own, so their order differs from the signature's, which is scikit-learn's).
 numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01", "RT02", "PR03"}
 # Methods inherited unchanged from scikit-learn are documented by scikit-learn.

@@ -13,6 +13,7 @@ from fastem._threads import kernel_threads
 from fastem.families.bernoulli import BernoulliFamily, BernoulliParams
 from fastem.families.binary import binary_csr
 from fastem.kernels import bernoulli as bk
+from fastem.kernels import bernoulli_csr as bk_csr
 from matmul_paths import BERNOULLI_PATHS, pinned_matmul_path
 from synthetic import make_binary
 
@@ -44,7 +45,7 @@ def test_kernels_are_independent_of_groups_and_blocks(path, pinned_path):
                     n_groups,
                     pinned_path,
                 )
-                got_csr = bk.csr_stats(
+                got_csr = bk_csr.csr_stats(
                     csr.indptr,
                     csr.indices,
                     sw,

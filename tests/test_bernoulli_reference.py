@@ -16,6 +16,7 @@ from fastem._threads import kernel_threads
 from fastem.families.bernoulli import BernoulliParams
 from fastem.families.binary import binary_csr
 from fastem.kernels import bernoulli as bk
+from fastem.kernels import bernoulli_csr as bk_csr
 from matmul_paths import BERNOULLI_PATHS, KERNEL_PATHS
 from synthetic import make_binary
 
@@ -104,7 +105,7 @@ def test_csr_kernel_blocks_of_rows():
     csr = binary_csr(sp.csr_matrix(X))
     sw = rng.uniform(size=2500)
     with kernel_threads(1):
-        got = bk.csr_stats(
+        got = bk_csr.csr_stats(
             csr.indptr, csr.indices, sw, params.log_odds, c, np.zeros((0, K)), bk.SOFT, 1
         )
     r = ref.responsibilities(X, weights, means) * sw[:, None]

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import BernoulliMixture, GaussianMixture
-from fastem._init import kmeans_plusplus
+from fastem._seeding import kmeans_plusplus
 from fastem.families import BernoulliFamily, GaussianFamily
 from fastem.families.gaussian import SINGULAR_MESSAGE
 

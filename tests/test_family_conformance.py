@@ -22,7 +22,7 @@ import fastem
 import reference as gref
 from bernoulli_common import STRICT
 from fastem import BernoulliMixture, GaussianMixture
-from fastem._init import data_moments
+from fastem._moments import data_moments
 from fastem._settings import settings
 from fastem._sources import ArraySource
 from fastem.families import Family
@@ -369,18 +369,18 @@ def test_family_satisfies_the_protocol(entry):
 
 
 @pytest.mark.parametrize("n_samples, size", [(100, 10), (1000, 300), (10**12, 1000)])
-def test_uniform_subset_is_sorted_unique_and_uniform(n_samples, size):
-    from fastem._init import _uniform_subset
+def testuniform_subset_is_sorted_unique_and_uniform(n_samples, size):
+    from fastem._seeding import uniform_subset
 
     rng = np.random.RandomState(0)
-    subset = _uniform_subset(n_samples, size, rng)
+    subset = uniform_subset(n_samples, size, rng)
     assert subset.shape == (size,)
     assert np.all(np.diff(subset) > 0) and subset[0] >= 0 and subset[-1] < n_samples
     if n_samples <= 1000:
         # Every index equally likely: counts over many draws within 5 sigma of the mean.
         draws = 4000
         counts = np.bincount(
-            np.concatenate([_uniform_subset(n_samples, size, rng) for _ in range(draws)]),
+            np.concatenate([uniform_subset(n_samples, size, rng) for _ in range(draws)]),
             minlength=n_samples,
         )
         p = size / n_samples

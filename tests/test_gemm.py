@@ -19,10 +19,10 @@ from fastem.kernels._gemm import (
     MATMUL_TILED,
     MATMUL_TILED4,
     ROW_TILE,
-    gemm_nt,
-    gemm_tn,
     round_up,
 )
+from fastem.kernels._gemm8 import gemm_nt, gemm_tn
+from fastem.kernels._rows import _transpose_shifted
 from fastem.kernels._simd import (
     LANES,
     prefetch,
@@ -39,7 +39,6 @@ from fastem.kernels._simd import (
     wide_vectors,
     zeros_aligned,
 )
-from fastem.kernels.gaussian import _transpose_shifted
 
 EPS = np.finfo(np.float64).eps
 

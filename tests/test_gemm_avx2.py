@@ -12,18 +12,11 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
+from fastem.kernels import _gaussian_block as gb
 from fastem.kernels import bernoulli as bk
 from fastem.kernels import gaussian as gk
-from fastem.kernels._gemm import (
-    COMPONENT_TILE,
-    FEATURE_TILE4,
-    MATMUL_TILED4,
-    ROW_TILE,
-    ROW_TILE4,
-    TN4_PASS_BYTES,
-    gemm_nt4,
-    gemm_tn4,
-)
+from fastem.kernels._gemm import COMPONENT_TILE, FEATURE_TILE4, MATMUL_TILED4, ROW_TILE, ROW_TILE4
+from fastem.kernels._gemm4 import TN4_PASS_BYTES, gemm_nt4, gemm_tn4
 from fastem.kernels._simd import (
     exp_nonpositive_array,
     lanes256,
@@ -210,13 +203,13 @@ def test_padded_shapes_of_the_256_bit_path():
     for F in (1, 10, 153, 2000):
         for K in (1, 5, 16):
             for block in (1, 25, 256, 5000):
-                Fp, Kp, dp, B = gk._padded_shapes(MATMUL_TILED4, F, K, 7, block)
+                Fp, Kp, dp, B = gb._padded_shapes(MATMUL_TILED4, F, K, 7, block)
                 assert Fp % FEATURE_TILE4 == 0 and F <= Fp < F + FEATURE_TILE4
                 assert Kp % COMPONENT_TILE == 0 and K <= Kp < K + COMPONENT_TILE
                 assert dp % COMPONENT_TILE == 0 and 7 <= dp
                 assert B % ROW_TILE == 0 and ROW_TILE <= B <= max(ROW_TILE, block + ROW_TILE)
                 # Wide features take shorter blocks (their pages stay in the TLB).
-                if Fp * 8 * B > gk.TILE4_BLOCK_BYTES:
+                if Fp * 8 * B > gb.TILE4_BLOCK_BYTES:
                     assert B == ROW_TILE
 
 

@@ -13,7 +13,7 @@ import fastem.families.gaussian
 import reference as ref
 from fastem import GaussianMixture
 from fastem._drivers import exact_em
-from fastem._init import data_moments
+from fastem._moments import data_moments
 from fastem._settings import override
 from fastem._settings import settings as fastem_settings
 from fastem._sources import ArraySource

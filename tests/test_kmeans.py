@@ -533,7 +533,7 @@ def test_sparse_rows_give_the_dense_results(dtype):
 
 
 def _seeds(X, w, k, init, seed):
-    from fastem._init import initial_centers
+    from fastem._lloyd import initial_centers
     from fastem._sources import ArraySource
     from fastem.families.kmeans import KMeansFamily
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-import fastem._mixture
+import fastem._restarts
 from fastem import BernoulliMixture, GaussianMixture
+from fastem._settings import override
 from synthetic import CountingChunks, make_binary, make_blobs
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -59,13 +60,13 @@ def fit_alone(make, X, w, n_init, seed):
 def fit_together(make, X, w, n_init, seed, monkeypatch):
     """The ``n_init`` fit, with its restarts (the ``_multi.Run`` objects) and its passes."""
     captured = []
-    original = fastem._mixture.advance
+    original = fastem._restarts.advance
 
     def capturing(runs, *args, **kwargs):
         captured.append(runs)
         return original(runs, *args, **kwargs)
 
-    monkeypatch.setattr(fastem._mixture, "advance", capturing)
+    monkeypatch.setattr(fastem._restarts, "advance", capturing)
     source = CountingChunks(X, w, chunk=130)
     model = make(n_init=n_init, random_state=seed).fit(source)
     monkeypatch.undo()
@@ -137,6 +138,19 @@ def test_every_initialisation_draws_as_sequential_restarts(
     make = _gaussian("diag", init_params=init_params)
     together, runs, _ = fit_together(make, rows, weights, 3, 11, monkeypatch)
     alone, _ = fit_alone(make, rows, weights, 3, 11)
+    for run, model in zip(runs, alone, strict=True):
+        assert_run_is_alone(run, model)
+    assert_same_model(together, best_of(alone))
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_seeding_samples_draw_as_sequential_restarts(rows, weights, init_params, monkeypatch):
+    # A seeding sample under a quarter of the rows is drawn without a permutation
+    # of every row index; the restarts must draw it as a restart alone does.
+    make = _gaussian("diag", init_params=init_params)
+    with override(seeding_sample_rows=len(rows) // 6):
+        together, runs, _ = fit_together(make, rows, weights, 3, 13, monkeypatch)
+        alone, _ = fit_alone(make, rows, weights, 3, 13)
     for run, model in zip(runs, alone, strict=True):
         assert_run_is_alone(run, model)
     assert_same_model(together, best_of(alone))

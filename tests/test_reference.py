@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import reference as ref
 from fastem import GaussianMixture
-from fastem._init import data_moments
+from fastem._moments import data_moments
 from fastem._settings import override
 from fastem._sources import ArraySource
 from fastem.families.gaussian import GaussianFamily, GaussianParams, precision_cholesky

@@ -357,9 +357,9 @@ def test_sample_weights_act_as_repeated_rows():
 
 
 def test_short_em_on_a_sample_of_large_data(monkeypatch):
-    import fastem.selection as selection
+    import fastem._selection.search as search
 
-    monkeypatch.setattr(selection, "SHORT_EM_ROWS", 300)
+    monkeypatch.setattr(search, "SHORT_EM_ROWS", 300)
     X, k, covariance_type = MIXTURES["axis-aligned diag"]
     selector = MixtureSelector(
         GaussianMixture(random_state=0), n_components=[2, 3, 4], covariance_type=covariance_type

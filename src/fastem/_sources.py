@@ -1,18 +1,20 @@
-"""Sources of rows: where the chunks that an EM pass sums over come from.
+"""Sources of rows: the Source base and the array source every in-memory fit reads.
 
 Every driver sees rows only as a sequence of ``(X_chunk, weight_chunk)`` pairs,
 so the same EM runs over an in-memory array, a memory-mapped ``.npy`` file, an
 HDF5 or zarr dataset, or chunks produced on the fly. A pass reads each chunk
 once; the next chunk is read (or its pages requested from the kernel) while
 the current one is computed, and at most a couple of chunks are held in
-private memory whatever the number of rows.
+private memory whatever the number of rows. This module holds what every
+source shares (chunk iteration, validation, located chunk errors, prefetch)
+and :class:`ArraySource` (ndarrays and memory maps); files are opened in
+``_file_sources``, user iterables read in ``_iterable_source``, and
+``_make_source`` picks the source of an input.
 """
 
 import hashlib
 import mmap
-import os
 from concurrent.futures import ThreadPoolExecutor, wait
-from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +43,15 @@ def _as_weights(sample_weight, n_rows):
 #: (centred) values and sum the squares over rows, which must stay finite in float64
 #: (whose squares overflow beyond about 1.3e154).
 LARGEST_VALUE = 1e140
+
+
+def rows_per_call(source):
+    """The most rows one kernel call of a fit reads (None when unknown)."""
+    if not source.sequential or source.n_samples is None:
+        return None
+    if source.in_memory and source.chunk_size is None:
+        return source.n_samples
+    return min(source.n_samples, source._chunk_rows())
 
 
 class ChunkError(ValueError):
@@ -494,122 +505,6 @@ class ArraySource(Source):
         return self._weight_sum
 
 
-class SliceableSource(Source):
-    """Any 2-D dataset that returns NumPy rows for ``data[start:stop]``.
-
-    Covers ``h5py.Dataset`` and zarr arrays (and NumPy-like lazy arrays). Reads
-    happen in a background thread one chunk ahead of the computation.
-    """
-
-    def __init__(self, data, sample_weight=None, chunk_size=None, check_chunk=None):
-        super().__init__(chunk_size, check_chunk)
-        if len(data.shape) != 2:
-            raise ValueError(f"Expected a 2-D dataset of rows, got shape {tuple(data.shape)}.")
-        self.data = data
-        self.n_samples = int(data.shape[0])
-        self.n_features = int(data.shape[1])
-        if np.dtype(data.dtype) in (np.float32, np.float64) and check_chunk is None:
-            self.dtype = np.dtype(data.dtype)
-        self.sample_weight = sample_weight
-
-    def _raw_chunks(self):
-        n = self.n_samples
-        step = self._chunk_rows()
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            w = None
-            if self.sample_weight is not None:
-                w = np.asarray(self.sample_weight[start:stop], dtype=np.float64)
-            yield np.asarray(self.data[start:stop]), w
-
-    def _expected_rows(self, start):
-        return max(0, min(self.n_samples, start + self._chunk_rows()) - start)
-
-    def _chunk_count(self):
-        return -(-self.n_samples // self._chunk_rows())
-
-    def sample_rows(self, indices):
-        """Rows and weights at ``indices``, one small read each (validated like a chunk)."""
-        rows = self._validate(np.concatenate([np.asarray(self.data[i : i + 1]) for i in indices]))
-        weights = np.empty(0)
-        if self.sample_weight is not None:
-            weights = np.concatenate(
-                [np.asarray(self.sample_weight[i : i + 1], dtype=np.float64) for i in indices]
-            )
-        return rows, weights
-
-
-class IterableSource(Source):
-    """Chunks produced by user code: an iterable, or a callable returning one.
-
-    Each item is a 2-D array of rows, or a pair ``(rows, sample_weight)``. EM
-    reads the data once per iteration, so the source must be re-iterable: a
-    list, an object whose ``__iter__`` starts over, or a function returning a
-    new iterator. A generator object can be read once only; a second pass
-    raises a ``ValueError`` that says so.
-    """
-
-    def __init__(self, iterable, chunk_size=None, check_chunk=None):
-        super().__init__(chunk_size, check_chunk)
-        self.iterable = iterable
-        self._passes = 0
-
-    def peek(self):
-        """Read and validate the first chunk; the next pass starts with it."""
-        try:
-            iterator = self._new_iterator()
-            item = next(iterator, None)
-            if item is None:
-                return
-            rows, weights = self._split(item)
-        except Exception as exc:
-            raise self._chunk_error(exc, 0, 0, None, reading=True) from exc
-        try:
-            self._validate(
-                rows
-                if weights is None
-                else neutralise_zero_weight_rows(rows, weights, allow_nan=self.allow_nan)
-            )
-        except (ValueError, TypeError) as exc:
-            raise self._chunk_error(exc, 0, 0, _length(rows)) from exc
-        self._pending = (item, iterator)
-
-    @staticmethod
-    def _split(item):
-        if isinstance(item, tuple):
-            if len(item) != 2:
-                raise ChunkError("A chunk must be `rows` or a pair `(rows, sample_weight)`.")
-            return item[0], item[1]
-        return item, None
-
-    def _raw_chunks(self):
-        pending = getattr(self, "_pending", None)
-        if pending is not None:
-            # The pass that peek() began: its first chunk, then the rest.
-            self._pending = None
-            first, iterator = pending
-            yield self._split(first)
-            for item in iterator:
-                yield self._split(item)
-            return
-        for item in self._new_iterator():
-            yield self._split(item)
-
-    def _new_iterator(self):
-        if callable(self.iterable):
-            iterator = iter(self.iterable())
-        else:
-            iterator = iter(self.iterable)
-            if iterator is self.iterable and self._passes > 0:
-                raise ValueError(
-                    "The data source is a one-shot iterator (e.g. a generator) and EM needs "
-                    "to read the data more than once. Pass a function that returns a new "
-                    "iterator on each call (e.g. `lambda: read_chunks(path)`), or a list."
-                )
-        self._passes += 1
-        return iterator
-
-
 def _length(rows):
     """Number of rows of a raw chunk, or None when it is not a 2-D table."""
     shape = getattr(rows, "shape", None)
@@ -684,176 +579,3 @@ def _prefetch(iterator):
                 wait([pending])
             if hasattr(iterator, "close"):
                 iterator.close()
-
-
-def _open_path(path):
-    """A source object for a file path: ``.npy`` (memory-mapped), HDF5 or zarr."""
-    path = Path(os.fspath(path))
-    if not path.exists():
-        raise FileNotFoundError(f"No such data file: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            if "mmap length" in str(exc) or "file size" in str(exc):
-                raise ValueError(
-                    f"{path} is truncated: its header promises more rows than the file holds "
-                    f"({exc}). Write it again, or fit the rows it holds."
-                ) from None
-            raise ValueError(f"{path} is not a readable .npy file: {exc}") from None
-    if suffix in (".h5", ".hdf5", ".hdf"):
-        try:
-            import h5py
-        except ImportError:
-            raise ImportError(f"Reading {path} needs h5py: pip install 'fastem[hdf5]'") from None
-        f = h5py.File(path, "r")
-        datasets = []
-        f.visititems(lambda name, obj: datasets.append(obj) if hasattr(obj, "shape") else None)
-        datasets = [d for d in datasets if len(d.shape) == 2]
-        if len(datasets) != 1:
-            raise ValueError(
-                f"{path} holds {len(datasets)} 2-D datasets; pass the h5py.Dataset itself."
-            )
-        return datasets[0]
-    if suffix == ".zarr" or (path.is_dir() and any(path.glob("zarr.json"))):
-        try:
-            import zarr
-        except ImportError:
-            raise ImportError(f"Reading {path} needs zarr: pip install 'fastem[zarr]'") from None
-        return zarr.open_array(str(path), mode="r")
-    raise ValueError(
-        f"Unsupported data file {path}: expected .npy, .h5/.hdf5 or a .zarr directory."
-    )
-
-
-# -- adapters: sources that live elsewhere (Dask arrays) --------------------------------
-_ADAPTERS = []
-
-
-def register_adapter(adapter):
-    """Make :func:`adapter_for` offer ``adapter`` for the inputs it accepts.
-
-    An adapter (see ``fastem.dask``) provides ``accepts(X) -> bool``,
-    ``source(X, sample_weight, check_chunk) -> source`` for fits, and
-    ``map_rows(X, func, n_columns, dtype)`` for lazy per-row results
-    (``n_columns`` None for one value per row). Adapters depend on this module,
-    never the reverse.
-    """
-    if adapter not in _ADAPTERS:
-        _ADAPTERS.append(adapter)
-
-
-def adapter_for(X):
-    """The registered adapter that accepts ``X``, or None."""
-    for adapter in _ADAPTERS:
-        if adapter.accepts(X):
-            return adapter
-    return None
-
-
-def is_out_of_core(X):
-    """True for inputs that are not in-memory tables (paths, datasets, iterables).
-
-    NumPy arrays, array-likes (``__array__``, e.g. pandas and polars
-    DataFrames, pyarrow tables) and scipy sparse matrices are in memory:
-    ``validate_data`` reads them whole, as scikit-learn does.
-    """
-    if isinstance(X, np.memmap):
-        return True
-    if isinstance(X, (str, os.PathLike)):
-        return True
-    if isinstance(X, np.ndarray):
-        return False
-    if _is_sliceable_dataset(X):
-        return True
-    if type(X).__module__.startswith("scipy.sparse"):
-        return False
-    if any(hasattr(X, name) for name in ("__array__", "__array_interface__", "__dataframe__")):
-        return False
-    if isinstance(X, (list, tuple)):
-        # A list of 2-D chunks (or of (rows, weights) pairs) is a source; a list of
-        # rows is an ordinary array-like.
-        first = X[0] if len(X) else None
-        if isinstance(first, tuple) and len(first) == 2:
-            first = first[0]
-        return getattr(first, "ndim", 0) == 2
-    return callable(X) or hasattr(X, "__iter__")
-
-
-def _is_sliceable_dataset(X):
-    module = type(X).__module__
-    return module.startswith(("h5py", "zarr")) and hasattr(X, "shape") and hasattr(X, "dtype")
-
-
-def make_source(X, sample_weight=None, chunk_size=None, check_chunk=None):
-    """The source for a non-in-memory ``X`` (see :func:`is_out_of_core`) or an adapter's input.
-
-    Parameters
-    ----------
-    X : path, np.memmap, h5py.Dataset, zarr array, iterable or callable
-        Rows, as described in :meth:`fastem.GaussianMixture.fit`.
-    sample_weight : array-like or None
-        One weight per row (array, memmap or dataset); for iterables, give
-        weights with the chunks instead.
-    chunk_size : int or None
-        Rows per chunk; None picks about 64 MiB of rows.
-    check_chunk : callable or None
-        Validation/conversion of each raw chunk.
-
-    Returns
-    -------
-    Source
-    """
-    adapter = adapter_for(X)
-    if adapter is not None:
-        return adapter.source(X, sample_weight, check_chunk=check_chunk)
-    if isinstance(X, (str, os.PathLike)):
-        X = _open_path(X)
-    if isinstance(X, np.ndarray):
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2-D array of rows, got shape {X.shape}.")
-        return ArraySource(
-            X, sample_weight, chunk_size=chunk_size, in_memory=False, check_chunk=check_chunk
-        )
-    if _is_sliceable_dataset(X):
-        return SliceableSource(X, sample_weight, chunk_size=chunk_size, check_chunk=check_chunk)
-    if sample_weight is not None:
-        raise ValueError(
-            "For an iterable source give sample weights with the chunks, as (rows, weights) pairs."
-        )
-    return IterableSource(X, chunk_size=chunk_size, check_chunk=check_chunk)
-
-
-def parquet_tables(path, batch_rows):
-    """A function returning a new iterator of pyarrow record batches of a Parquet file or folder.
-
-    Batches of at most ``batch_rows`` rows are read by pyarrow one after another
-    (row group by row group), so a pass holds a batch or two, whatever the size
-    of the file. Used by :class:`fastem.TabularMixture` for tables larger than
-    memory.
-    """
-    try:
-        import pyarrow.dataset as ds
-    except ImportError:
-        raise ImportError("Reading Parquet needs pyarrow: pip install 'fastem[tabular]'") from None
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such data file: {path}")
-    dataset = ds.dataset(path, format="parquet")
-
-    def tables():
-        # Without pre-buffering and with a readahead of a batch or two: pyarrow's
-        # defaults buffer a file's column chunks ahead, so the memory held grew
-        # with the file instead of staying that of a few batches.
-        batches = dataset.to_batches(
-            batch_size=int(batch_rows),
-            batch_readahead=2,
-            fragment_readahead=1,
-            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
-        )
-        for batch in batches:
-            if batch.num_rows:
-                yield batch
-
-    return tables

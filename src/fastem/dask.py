@@ -5,7 +5,7 @@ live (on the workers of the current ``dask.distributed`` client, or on Dask's
 default scheduler when there is none); only the parameters travel to the
 blocks and only the small sufficient statistics travel back, summed in a
 fixed binary tree. The M-step runs on the client. ``import fastem`` registers
-this adapter with the sources (``fastem._sources.register_adapter``) but does
+this adapter with the sources (``fastem._make_source.register_adapter``) but does
 not import Dask, an optional extra (``pip install 'fastem[dask]'``), until a
 Dask array is fitted.
 
@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 
+from ._make_source import register_adapter
 from ._settings import settings
-from ._sources import register_adapter
 from ._threads import kernel_threads
 
 
@@ -230,9 +230,9 @@ register_adapter(DaskAdapter())
 
 
 def dask_frame_summaries(ddf, column_types):
-    """Column summaries (see ``fastem._tables``) of a Dask DataFrame, merged over partitions."""
+    """Column summaries (see ``_table_inference``) of a Dask DataFrame, merged over partitions."""
     dask, _ = _import_dask()
-    from ._tables import frame_summaries, merge_summaries
+    from ._table_inference import frame_summaries, merge_summaries
 
     parts = dask.compute(
         *[dask.delayed(frame_summaries)(part, column_types) for part in ddf.to_delayed()]

@@ -1,12 +1,13 @@
 """KMeans: scikit-learn's k-means on fastem's fused kernel, for data of any size.
 
 K-means is the hard-assignment limit of EM (``fastem.families.kmeans``); the
-estimator runs fastem's one k-means (``fastem._init.kmeans``, also the
-mixtures' initialisation) over any source the mixtures accept.
+estimator runs fastem's one k-means (``fastem._lloyd.kmeans``, also the
+mixtures' initialisation) over any source the mixtures accept. What it
+accepts is checked in ``fastem._kmeans_checks``; ``fastem._kmeans_fit`` runs
+the fit.
 """
 
 import copy
-import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -17,15 +18,16 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from . import _checkpoint, _io
-from ._compat import Interval, StrOptions, _check_sample_weight
-from ._init import data_moments, initial_centers, kmeans
-from ._progress import Progress
-from ._sources import ArraySource, adapter_for, is_out_of_core, make_source
+from ._compat import Interval, StrOptions
+from ._kmeans_checks import KMeansChecksMixin
+from ._kmeans_fit import KMeansFitMixin
+from ._lloyd import initial_centers
+from ._make_source import adapter_for
+from ._sources import ArraySource
 from ._threads import kernel_threads
 from .families.kmeans import KMeansFamily
 
@@ -36,7 +38,14 @@ def _chunk_inertia(centers, shift, X_chunk, w_chunk):
     return family.assign(X_chunk, w_chunk, centers)
 
 
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(
+    KMeansChecksMixin,
+    KMeansFitMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    ClusterMixin,
+    BaseEstimator,
+):
     """K-means clustering on fused, parallel Numba kernels.
 
     A drop-in replacement for :class:`sklearn.cluster.KMeans`: the same
@@ -203,113 +212,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.progress = progress
         self.callback = callback
 
-    # -- validation -------------------------------------------------------------------------
-    def _validate_X(self, X, reset):
-        return validate_data(
-            self,
-            X,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-            reset=reset,
-            accept_large_sparse=False,
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-    @staticmethod
-    def _check_chunk(rows):
-        """Validate and convert one raw chunk of an out-of-core source (floats, finite).
-
-        A static method: Dask ships it to the workers, which must not need the
-        estimator (nor what its callback holds).
-        """
-        rows = np.asarray(rows)
-        if rows.ndim != 2:
-            raise ValueError(f"Every chunk must be a 2-D array of rows, got shape {rows.shape}.")
-        if rows.dtype not in (np.float32, np.float64):
-            if not np.issubdtype(rows.dtype, np.number) and rows.dtype != np.bool_:
-                raise ValueError(f"Rows must be numeric, got dtype {rows.dtype}.")
-            rows = rows.astype(np.float64)
-        if not np.all(np.isfinite(rows)):
-            raise ValueError("Input X contains NaN or infinity.")
-        return np.ascontiguousarray(rows)
-
-    def _validate_sample_weight(self, sample_weight, X):
-        """Float64 weights, or an empty array meaning 'all ones' (no N-sized copy)."""
-        if sample_weight is None:
-            return np.empty(0, dtype=np.float64)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        positive = int(np.count_nonzero(sample_weight > 0))
-        if positive == 0:
-            raise ValueError("sample_weight must have at least one positive entry; all are 0.")
-        return np.ascontiguousarray(sample_weight)
-
-    def _too_few_rows(self, n_samples):
-        return ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
-
-    def _fit_source(self, X, sample_weight):
-        """The source of rows for ``fit``, validated as far as can be without a pass."""
-        if adapter_for(X) is not None or is_out_of_core(X):
-            return make_source(
-                X, sample_weight, chunk_size=self.chunk_size, check_chunk=self._check_chunk
-            )
-        X = self._validate_X(X, reset=True)
-        if X.shape[0] < self.n_clusters:
-            raise self._too_few_rows(X.shape[0])
-        sample_weight = self._validate_sample_weight(sample_weight, X)
-        return ArraySource(X, sample_weight, chunk_size=self.chunk_size)
-
-    def _check_source_size(self, source):
-        """Row-count checks that an out-of-core source allows only after one pass."""
-        if source.in_memory:
-            return
-        if source.n_samples < self.n_clusters:
-            raise self._too_few_rows(source.n_samples)
-        self.n_features_in_ = source.n_features
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _resolved_n_init(self):
-        init = self.init
-        array_init = not (isinstance(init, str) or callable(init))
-        if self.n_init == "auto":
-            n_init = 10 if (callable(init) or (isinstance(init, str) and init == "random")) else 1
-        else:
-            n_init = int(self.n_init)
-        if array_init and n_init != 1:
-            warnings.warn(
-                "Explicit initial center position passed: performing only one init in "
-                f"{type(self).__name__} instead of n_init={n_init}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            n_init = 1
-        return n_init
-
-    def _centers_checker(self, n_features, dtype):
-        """Validation of initial centres: scikit-learn's checks and messages."""
-
-        def check(centers):
-            centers = check_array(centers, dtype=dtype, copy=True, order="C")
-            if centers.shape[0] != self.n_clusters:
-                raise ValueError(
-                    f"The shape of the initial centers {centers.shape} does not match the "
-                    f"number of clusters {self.n_clusters}."
-                )
-            if centers.shape[1] != n_features:
-                raise ValueError(
-                    f"The shape of the initial centers {centers.shape} does not match the "
-                    f"number of features of the data {n_features}."
-                )
-            return centers.astype(np.float64)
-
-        return check
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(
@@ -380,88 +286,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             header = _checkpoint.estimator_header(self)
         with _checkpoint.transaction(self):
             self._fit(X, sample_weight, checkpoint, header if checkpoint is not None else None)
-        return self
-
-    def _fit(self, X, sample_weight, checkpoint, header):
-        if self.algorithm == "elkan" and self.n_clusters == 1:
-            warnings.warn(
-                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' "
-                "instead.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        source = self._fit_source(X, sample_weight)
-        n_init = self._resolved_n_init()
-        random_state = check_random_state(self.random_state)
-        state = on_state = None
-        with kernel_threads(self.n_jobs, _rows_per_call(source)):
-            if source.n_features is None:
-                source.peek()
-            if checkpoint is not None:
-                header["data"] = _checkpoint.source_fingerprint(source)
-                state = checkpoint.start(header)
-                if state is not None:
-                    _checkpoint.set_rng_state(random_state, state["rng"])
-                on_state = checkpoint.save
-            mean, variance = data_moments(source, KMeansFamily.column_moments, weighted=False)
-            _ = source.weight_sum  # completes the validating first pass
-            self._check_source_size(source)
-            n_features, dtype = source.n_features, source.dtype
-            check_centers = self._centers_checker(n_features, dtype)
-            init = self.init
-            if not (isinstance(init, str) or callable(init)):
-                init = check_centers(init)
-            family = KMeansFamily(self.n_clusters, n_features, dtype, shift=mean)
-            threshold = float(np.mean(variance)) * self.tol if self.tol > 0 else 0.0
-            progress = Progress(self.progress, self.max_iter * n_init, "k-means")
-            try:
-                result = kmeans(
-                    family,
-                    source,
-                    self.n_clusters,
-                    random_state,
-                    self.max_iter,
-                    init=init,
-                    n_init=n_init,
-                    threshold=threshold,
-                    labels=source.sequential,
-                    check_centers=check_centers,
-                    callback=self.callback,
-                    progress=progress,
-                    verbose=self.verbose,
-                    state=state,
-                    on_state=on_state,
-                )
-            finally:
-                progress.close()
-        if checkpoint is not None:
-            final = {
-                "run": n_init,
-                "current": None,
-                "best": result,
-                "rng": _checkpoint.rng_state(random_state),
-            }
-            checkpoint.finish(lambda: final)
-        self._n_init = n_init
-        self.cluster_centers_ = result.centers.astype(dtype)
-        self._n_features_out = self.n_clusters
-        self.inertia_ = float(result.inertia)
-        self.n_iter_ = int(result.n_iter)
-        self.converged_ = bool(result.converged)
-        self._counts = result.counts
-        if result.labels is not None:
-            self.labels_ = result.labels
-            distinct = int(np.unique(result.labels).size)
-        else:
-            self.labels_ = self.predict(X)
-            distinct = int(np.count_nonzero(result.counts > 0))
-        if distinct < self.n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
-                f"({self.n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -703,15 +527,6 @@ def _rows_dtype(X):
         return np.result_type(*X.dtypes)
     except (AttributeError, TypeError):
         return np.float64
-
-
-def _rows_per_call(source):
-    """The most rows one kernel call of a fit reads (None when unknown)."""
-    if not source.sequential or source.n_samples is None:
-        return None
-    if source.in_memory and source.chunk_size is None:
-        return source.n_samples
-    return min(source.n_samples, source._chunk_rows())
 
 
 _io.register_estimator(KMeans)

@@ -1,133 +1,31 @@
 """TabularMixture: latent class / latent profile models over tables of mixed column kinds.
 
 The model and its M-step are described in ``fastem.families.tabular``; how a
-table becomes the kernel's matrix in ``fastem._tables``.
+table becomes the kernel's matrix in ``fastem._tables``; the input (schema,
+encoding, Parquet and Dask DataFrames) in ``fastem._tabular_input``; the
+k-means start in ``fastem._tabular_init``.
 """
 
 import copy
 import json
-import os
 from numbers import Real
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from . import _tables
 from ._compat import Interval, StrOptions
-from ._init import initial_centers, initial_stats, kmeans, seeding_sample
+from ._init import initial_stats
 from ._mixture import Mixture
 from ._params import check_weights, fill_shared_doc
-from ._sources import (
-    ArraySource,
-    IterableSource,
-    adapter_for,
-    is_out_of_core,
-    make_source,
-    parquet_tables,
-)
-from .families.kmeans import KMeansFamily
+from ._table_columns import _pandas
+from ._tables import KINDS
+from ._tabular_init import embedding_initial_stats
+from ._tabular_input import TabularInputMixin, _is_dask_dataframe
 from .families.tabular import TabularFamily, TabularParams
 
 
-class _Encoder:
-    """Picklable chunk encoder (tables -> encoded rows), shipped to Dask workers."""
-
-    def __init__(self, schema_json, handle_unknown):
-        self.schema_json = schema_json
-        self.handle_unknown = handle_unknown
-        self._schema = None
-
-    @property
-    def schema(self):
-        if self._schema is None:
-            self._schema = _tables.Schema.from_json(self.schema_json)
-        return self._schema
-
-    def __getstate__(self):
-        return {"schema_json": self.schema_json, "handle_unknown": self.handle_unknown}
-
-    def __setstate__(self, state):
-        self.__init__(state["schema_json"], state["handle_unknown"])
-
-    def __call__(self, table):
-        return self.schema.encode(table, self.handle_unknown)
-
-
-def _is_parquet(X):
-    if not isinstance(X, (str, os.PathLike)):
-        return False
-    path = os.fspath(X)
-    if path.lower().endswith((".parquet", ".pq")):
-        return True
-    return os.path.isdir(path) and any(
-        name.lower().endswith((".parquet", ".pq")) for name in os.listdir(path)
-    )
-
-
-def _is_dask_dataframe(X):
-    return type(X).__module__.startswith("dask") and hasattr(X, "map_partitions")
-
-
-def _embedding(X, family, scale):
-    """Rows as points for k-means: standardised gaussian and log-counts, 0/1, one-hot.
-
-    Missing cells sit at the column's centre (0 after standardising; the
-    column mean for bernoulli; no level for categorical).
-    """
-    nG, nB, nC = family.nG, family.nB, family.nC
-    X = np.asarray(X, dtype=np.float64)
-    parts = []
-    if nG:
-        parts.append(np.nan_to_num((X[:, :nG] - scale["g_mean"]) / scale["g_sd"]))
-    if nB:
-        b = X[:, nG : nG + nB]
-        parts.append(np.where(np.isnan(b), scale["b_mean"], b))
-    for j in range(nC):
-        codes = X[:, nG + nB + j]
-        onehot = np.zeros((X.shape[0], int(family.n_levels[j])))
-        seen = ~np.isnan(codes)
-        onehot[np.flatnonzero(seen), codes[seen].astype(np.int64)] = np.sqrt(0.5)
-        parts.append(onehot)
-    if family.nP:
-        p = np.log1p(X[:, nG + nB + nC :])
-        parts.append(np.nan_to_num((p - scale["p_mean"]) / scale["p_sd"]))
-    return np.hstack(parts) if parts else np.zeros((X.shape[0], 1))
-
-
-def _embedding_scale(X, family, weights):
-    """Weighted centres and spreads of the embedded columns (over observed cells)."""
-    nG, nB, nC = family.nG, family.nB, family.nC
-    X = np.asarray(X, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64) if np.size(weights) else np.ones(X.shape[0])
-
-    def centre(values):
-        observed = ~np.isnan(values)
-        filled = np.where(observed, values, 0.0)
-        total = np.maximum(w @ observed, np.finfo(np.float64).tiny)
-        mean = (w @ filled) / total
-        sd = np.sqrt((w @ (np.where(observed, values - mean, 0.0) ** 2)) / total)
-        return mean, np.where(sd > 0, sd, 1.0)
-
-    g_mean, g_sd = centre(X[:, :nG])
-    b_mean, _ = centre(X[:, nG : nG + nB])
-    p_mean, p_sd = centre(np.log1p(X[:, nG + nB + nC :]))
-    return {"g_mean": g_mean, "g_sd": g_sd, "b_mean": b_mean, "p_mean": p_mean, "p_sd": p_sd}
-
-
-def _hard_chunk_stats(family, scale, centers, X, w):
-    points = _embedding(X, family, scale)
-    d = (
-        (points**2).sum(axis=1)[:, None]
-        - 2.0 * points @ centers.T
-        + (centers**2).sum(axis=1)[None, :]
-    )
-    resp = np.zeros((X.shape[0], family.n_components))
-    resp[np.arange(X.shape[0]), d.argmin(axis=1)] = 1.0
-    return family.resp_stats(X, w, resp)
-
-
 @fill_shared_doc
-class TabularMixture(Mixture):
+class TabularMixture(TabularInputMixin, Mixture):
     """Mixture over tables of mixed column kinds (latent class / latent profile analysis).
 
     Within a component (a latent class) the columns are independent, each
@@ -303,159 +201,11 @@ class TabularMixture(Mixture):
         self.reg_covar = reg_covar
         self.alpha = alpha
 
-    # -- the schema -------------------------------------------------------------------------
-    def _column_types(self):
-        types = self.column_types
-        if isinstance(types, str) and types.lstrip().startswith(("{", "[")):
-            types = json.loads(types)
-        return types
-
-    @property
-    def _schema(self):
-        check_is_fitted(self, "column_schema_")
-        cached = getattr(self, "_schema_cache", None)
-        text = str(self.column_schema_[0])
-        if cached is None or cached[0] != text:
-            cached = (text, _tables.Schema.from_json(text))
-            self._schema_cache = cached
-        return cached[1]
-
-    def _set_schema(self, schema):
-        self.column_schema_ = np.asarray([schema.to_json()], dtype=object)
-        self._schema_cache = (str(self.column_schema_[0]), schema)
-
     @property
     def column_types_(self):
         """The kind of every column, ``{name: kind}`` in input order."""
         schema = self._schema
         return dict(zip(schema.names, schema.kinds, strict=True))
-
-    def _infer(self, summaries, declared, table):
-        types = self._column_types()
-        if isinstance(types, dict) and not table:
-            types = {
-                int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in types.items()
-            }
-        return _tables.build_schema(summaries, types, table, declared)
-
-    # -- input ----------------------------------------------------------------------------
-    def _validate_X(self, X, reset):
-        if _tables.is_table(X):
-            frame = _tables.to_pandas(X)
-            if reset and frame.shape[0] < 2:
-                raise ValueError(
-                    f"Found array with {frame.shape[0]} sample(s) (shape={frame.shape}) while "
-                    "a minimum of 2 is required."
-                )
-            validate_data(self, frame, reset=reset, skip_check_array=True)
-            if reset:
-                summaries, declared = _tables.frame_summaries(frame, self._column_types())
-                schema = self._infer(summaries, declared, True)
-                self._set_schema(schema)
-            schema = self._schema
-            if not schema.table:
-                frame = frame.to_numpy()
-            encoded = schema.encode(frame, "error" if reset else self.handle_unknown)
-        else:
-            numeric = self._column_types() == "auto"
-            X = validate_data(
-                self,
-                X,
-                dtype=None,
-                ensure_min_samples=2 if reset else 1,
-                ensure_all_finite=False,
-                reset=reset,
-            )
-            if X.dtype.kind == "O" and (numeric or not reset and self._numeric_only()):
-                X = X.astype(np.float64)
-            if X.dtype.kind == "f" and np.any(np.isinf(X)):
-                raise ValueError(
-                    "Input X contains infinity (NaN is allowed and means a missing value)."
-                )
-            if X.dtype.kind not in "biufO":
-                raise ValueError(f"Rows must be numbers (or objects), got dtype {X.dtype}.")
-            if reset:
-                schema = self._infer(_tables.array_summaries(X, self._column_types()), {}, False)
-                self._set_schema(schema)
-            encoded = self._schema.encode(X, "error" if reset else self.handle_unknown)
-        if reset:
-            self._check_observed(encoded)
-        return np.ascontiguousarray(encoded)
-
-    def _numeric_only(self):
-        return all(kind == "gaussian" for kind in self._schema.kinds)
-
-    def _check_observed(self, encoded):
-        schema = self._schema
-        empty = np.flatnonzero(np.isnan(encoded).all(axis=0))
-        if empty.size:
-            names = [repr(schema.columns[schema.order[p]].name) for p in empty]
-            raise ValueError(
-                f"Column{'s' if len(names) > 1 else ''} {', '.join(names[:10])} "
-                f"{'have' if len(names) > 1 else 'has'} no observed value (every cell "
-                "missing): a mixture cannot estimate a column it never sees. Drop it."
-            )
-
-    def _fit_source(self, X, sample_weight):
-        parquet, dask_frame = _is_parquet(X), _is_dask_dataframe(X)
-        if isinstance(X, np.memmap):
-            X = np.asarray(X)  # encoded into memory anyway
-        if not (parquet or dask_frame):
-            if is_out_of_core(X) or adapter_for(X) is not None:
-                raise TypeError(
-                    "TabularMixture reads tables (pandas, polars, pyarrow), NumPy arrays, "
-                    "Parquet files or directories and Dask DataFrames; got "
-                    f"{type(X).__name__}. Read the data into a table first, or write it to "
-                    "Parquet."
-                )
-            return super()._fit_source(X, sample_weight)
-        types = self._column_types()
-        if parquet:
-            if sample_weight is not None:
-                raise ValueError(
-                    "sample_weight is not supported for a Parquet path; weight rows by a "
-                    "column before writing, or load the table."
-                )
-            rows = self.chunk_size or 65536
-            tables = parquet_tables(X, rows)
-            summaries, declared = None, {}
-            for batch in tables():
-                part, decl = _tables.frame_summaries(_tables.to_pandas(batch), types)
-                declared.update(decl)
-                summaries = part if summaries is None else _tables.merge_summaries(summaries, part)
-            if summaries is None:
-                raise ValueError(f"{os.fspath(X)} holds no rows.")
-            self._fit_names = [s.name for s in summaries]
-            schema = self._infer(summaries, declared, True)
-            self._set_schema(schema)
-            encoder = _Encoder(schema.to_json(), "error")
-
-            def chunks():
-                return (encoder(frame) for frame in tables())
-
-            source = IterableSource(
-                chunks, chunk_size=self.chunk_size, check_chunk=self._check_chunk
-            )
-        else:
-            from .dask import dask_frame_rows, dask_frame_summaries
-
-            summaries, declared = dask_frame_summaries(X, types)
-            self._fit_names = [s.name for s in summaries]
-            schema = self._infer(summaries, declared, True)
-            self._set_schema(schema)
-            encoder = _Encoder(schema.to_json(), "error")
-            rows = dask_frame_rows(X, encoder, len(schema.columns), schema.dtype)
-            source = make_source(rows, sample_weight, check_chunk=self._check_chunk)
-        source.allow_nan = True
-        return source
-
-    def _check_source_size(self, source):
-        super()._check_source_size(source)
-        names = getattr(self, "_fit_names", None)
-        if not source.in_memory and names is not None:
-            if all(isinstance(n, str) for n in names):
-                self.feature_names_in_ = np.asarray(names, dtype=object)
-            self.n_features_in_ = len(names)
 
     # -- hooks of Mixture -----------------------------------------------------------------
     def _reg(self):
@@ -463,7 +213,7 @@ class TabularMixture(Mixture):
 
     def _make_family(self, n_features, dtype=np.float64, shift=None):
         schema = self._schema
-        n_kind = [schema.n_kind[k] for k in _tables.KINDS]
+        n_kind = [schema.n_kind[k] for k in KINDS]
         return TabularFamily(
             self.n_components,
             n_features,
@@ -493,21 +243,9 @@ class TabularMixture(Mixture):
     def _initial_stats(self, family, source, random_state):
         if self.init_params in ("random", "random_from_data"):
             return initial_stats(family, source, self.init_params, random_state)
-        rows, weights = seeding_sample(source, random_state)
-        scale = _embedding_scale(rows, family, weights)
-        points = np.ascontiguousarray(_embedding(rows, family, scale))
-        K = self.n_components
-        geometry = KMeansFamily(K, points.shape[1])
-        sample = ArraySource(points, np.asarray(weights, dtype=np.float64))
-        if self.init_params == "k-means++":
-            centers = initial_centers(geometry, sample, K, "k-means++", random_state)
-        else:
-            centers = kmeans(geometry, sample, K, random_state, final_assignment=False).centers
-
-        def chunk(X, w_chunk):
-            return _hard_chunk_stats(family, scale, centers, X, w_chunk)
-
-        return source.map_reduce(chunk)
+        return embedding_initial_stats(
+            family, source, self.init_params, self.n_components, random_state
+        )
 
     def _initial_params(self, family, source, random_state):
         params = family.m_step(self._initial_stats(family, source, random_state), self._reg())
@@ -629,7 +367,7 @@ class TabularMixture(Mixture):
             Indexed by ``(column, statistic)``, one column per class.
         """
         check_is_fitted(self, self._attributes_for_fitted)
-        pd = _tables._pandas()
+        pd = _pandas()
         schema = self._schema
         params = self._params_from_attributes()
         position = {int(j): p for p, j in enumerate(schema.order)}

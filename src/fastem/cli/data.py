@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastem._sources import is_out_of_core, make_source
+from fastem._make_source import is_out_of_core, make_source
 
 from .errors import CliError
 

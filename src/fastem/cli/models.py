@@ -263,7 +263,7 @@ def table_statistics(model, table):
         and ``n_samples``.
     """
     if isinstance(table, str):
-        from fastem._sources import parquet_tables
+        from fastem._file_sources import parquet_tables
 
         total, n_samples = 0.0, 0
         for batch in parquet_tables(table, EVAL_ROWS)():

@@ -67,6 +67,8 @@ import numpy as np
 from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from ..kernels import bernoulli as bk
+from ..kernels import bernoulli_csr as bk_csr
+from ..kernels import bernoulli_missing as bk_missing
 from ._common import matmul_path, rows_as_kernel_views
 from .binary import BinaryCSR
 
@@ -75,7 +77,7 @@ from .binary import BinaryCSR
 LOG_FLOOR = float(np.log(np.finfo(np.float64).tiny))
 
 #: Code of a missing entry in the uint8 rows (see the module docstring).
-MISSING = bk.MISSING
+MISSING = bk_missing.MISSING
 
 #: The ``missing`` statistics of a chunk without missing entries: zero, and
 #: broadcast against the (D, K) statistics of chunks with some, so that sums
@@ -96,16 +98,16 @@ def missing_split(X):
     None or tuple of (ndarray, ndarray, ndarray)
         ``(complete, incomplete, augmented)``: the indices of the rows without
         and with a :data:`MISSING` entry and the latter as ``[x, m]`` rows
-        (see :func:`fastem.kernels.bernoulli.augmented_rows`). None for CSR
+        (see :func:`fastem.kernels.bernoulli_missing.augmented_rows`). None for CSR
         rows, other dtypes than uint8 and uint8 rows without a missing entry.
     """
     if isinstance(X, BinaryCSR) or X.dtype != np.uint8 or X.size == 0:
         return None
     if X.max() < MISSING:
         return None
-    flags = bk.incomplete_rows(X)
+    flags = bk_missing.incomplete_rows(X)
     incomplete = np.flatnonzero(flags)
-    return np.flatnonzero(~flags), incomplete, bk.augmented_rows(X, incomplete)
+    return np.flatnonzero(~flags), incomplete, bk_missing.augmented_rows(X, incomplete)
 
 
 def _missing_weights(W_missing, W):
@@ -272,7 +274,7 @@ class BernoulliFamily:
     # -- one pass of the kernels --------------------------------------------------------
     def _kernel_stats(self, X, sample_weight, W, c, mode, resp, augmented=False):
         if isinstance(X, BinaryCSR):
-            return bk.csr_stats(
+            return bk_csr.csr_stats(
                 X.indptr, X.indices, sample_weight, W, c, resp, mode, self._n_groups(X)
             )
         block_size, path = self._layout(augmented)
@@ -351,7 +353,7 @@ class BernoulliFamily:
         c = np.ascontiguousarray(c, dtype=np.float64)
         W = np.ascontiguousarray(W, dtype=np.float64)
         if isinstance(X, BinaryCSR):
-            return bk.csr_scores(X.indptr, X.indices, W, c, self._n_groups(X))
+            return bk_csr.csr_scores(X.indptr, X.indices, W, c, self._n_groups(X))
         split = missing_split(X)
         if split is None:
             return bk.dense_scores(X, W, c, self.block_size, self._n_groups(X), self.matmul_path)

@@ -8,7 +8,7 @@ implicit entries are zeros, not unknowns).
 import numpy as np
 
 from .._settings import settings
-from ..kernels.bernoulli import MISSING
+from ..kernels.bernoulli_missing import MISSING
 
 
 class BinaryCSR:

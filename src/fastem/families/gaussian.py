@@ -8,12 +8,15 @@ from scipy import linalg
 from .._settings import settings
 from .._stats import ColumnMoments, SufficientStats
 from .._threads import row_groups
+from ..kernels import _gaussian_features as gf
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gm
+from ..kernels import gaussian_missing_init as gmi
+from ..kernels import missing_rows as mr
 from ._common import matmul_path, rows_as_kernel_views
 from .kmeans import lloyd_offsets, nearest, sq_distances
 
-COVARIANCE_KINDS = {"full": gk.FULL, "tied": gk.TIED, "diag": gk.DIAG, "spherical": gk.SPHERICAL}
+COVARIANCE_KINDS = {"full": gf.FULL, "tied": gf.TIED, "diag": gf.DIAG, "spherical": gf.SPHERICAL}
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -185,7 +188,7 @@ class GaussianFamily:
             np.zeros(n_features) if shift is None else shift, dtype=np.float64
         )
         self.block_size = settings.gaussian_block_rows
-        self.n_stat_features = gk.n_stat_features(self.kind, n_features)
+        self.n_stat_features = gf.n_stat_features(self.kind, n_features)
         self.matmul_path = matmul_path(self.n_stat_features, n_components)
         self._vech_i, self._vech_j = np.triu_indices(n_features)
 
@@ -326,7 +329,7 @@ class GaussianFamily:
 
     def _available_stats(self, X, sample_weight, resp, labels):
         """Pairwise available-case statistics of given responsibilities (rows with NaN)."""
-        nk, count, first, second = gm.given_stats(
+        nk, count, first, second = gmi.given_stats(
             X,
             sample_weight,
             self.shift,
@@ -467,7 +470,7 @@ class GaussianFamily:
             return out
         # Rows with NaN: their marginal densities replace what the complete-row kernel
         # made of them; the complete rows keep exactly the complete-data values.
-        rows = gm.nan_rows(X)
+        rows = mr.nan_rows(X)
         if rows.size:
             chol, prec, dprec, dlog, _, _ = self._missing_args(params)
             out[rows] = gm.log_prob_rows(
@@ -521,7 +524,7 @@ class GaussianFamily:
             seen = ~np.isnan(head)
             first = np.argmax(seen, axis=0)
             origin = np.where(seen.any(axis=0), head[first, np.arange(X.shape[1])], 0.0)
-            weight, s1, s2, n_missing = gm.column_moments(
+            weight, s1, s2, n_missing = gmi.column_moments(
                 X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
             )
             return ColumnMoments.from_sums(origin, weight, s1, s2, n_missing=int(n_missing))
@@ -550,7 +553,7 @@ class GaussianFamily:
         n = X.shape[0]
         labels = np.empty(n, dtype=np.int32)
         sq_dist = np.empty(n)
-        counts, sums, inertia = gm.lloyd(
+        counts, sums, inertia = gmi.lloyd(
             X,
             sample_weight,
             np.ascontiguousarray(centers, dtype=np.float64),
@@ -576,7 +579,7 @@ class GaussianFamily:
         Rows with NaN are measured on their observed coordinates.
         """
         if self._has_missing(X):
-            return gm.sq_distances(X, np.ascontiguousarray(centers, dtype=np.float64))
+            return gmi.sq_distances(X, np.ascontiguousarray(centers, dtype=np.float64))
         return sq_distances(X, centers)
 
     def dense_rows(self, X, indices):
@@ -590,11 +593,11 @@ class GaussianFamily:
 
     def observed_rows(self, X):
         """Boolean (n,): True for the rows with at least one observed value."""
-        return gm.observed_rows(X)
+        return mr.observed_rows(X)
 
 
 def has_nan(X):
     """Whether the float rows ``X`` hold a NaN (one pass, no temporary)."""
     if X.shape[0] == 0:
         return False
-    return bool(gm.nan_summary(X, settings.kmeans_block_rows, row_groups(X.shape[0]))[1])
+    return bool(mr.nan_summary(X, settings.kmeans_block_rows, row_groups(X.shape[0]))[1])

@@ -20,6 +20,7 @@ from .._threads import row_groups
 from ..kernels import _gemm
 from ..kernels import gaussian as gk
 from ..kernels import kmeans as kk
+from ..kernels import kmeans_distances as kd
 from ..kernels._simd import wide_vectors
 from ._common import matmul_path, rows_as_kernel_views
 
@@ -244,7 +245,7 @@ def sq_distances(X, points):
     padded = np.zeros((-(-m // 4) * 4, D))
     padded[:m] = points
     out = np.empty((X.shape[0], m))
-    kk.sq_distances(
+    kd.sq_distances(
         X,
         padded,
         out,
@@ -310,7 +311,7 @@ class KMeansFamily:
 
         A cluster without weight has no mean: a ``ValueError`` (the k-means
         driver relocates empty clusters before this point, see
-        :func:`fastem._init.lloyd`).
+        :func:`fastem._lloyd.lloyd`).
         """
         counts = stats.arrays["counts"]
         empty = np.flatnonzero(~(counts > 0))

@@ -1,4 +1,4 @@
-"""Fused Bernoulli-mixture kernels for dense rows and for CSR rows.
+"""Fused Bernoulli-mixture kernels: the scoring model, the modes and the pass over dense rows.
 
 A component with probabilities ``mu_k`` scores a binary row as
 ``log p_k(x) = x . (log mu_k - log(1 - mu_k)) + sum_d log(1 - mu_kd)``: linear in
@@ -6,26 +6,21 @@ the row with the log-odds as weights, the exponential-family form of
 ``docs/architecture.md`` with ``T(x) = x``.  ``W`` is the (D, K) matrix of log-odds and
 ``c`` (K,) the constants (including the log-weights during EM).
 
-* Dense rows: per block of rows one product ``X_b @ W`` gives every score and,
-  after the responsibilities ``R_b``, one product ``X_b^T @ R_b`` adds the
-  statistics ``sum_n w_n r_nk x_n`` to the row group's (D, K) accumulator.  A
-  float64 array is multiplied in place; other dtypes are first widened into a
-  float64 block, which is exact for 0/1 values.
-* CSR rows: a row's scores are ``c`` plus the rows of ``W`` at its nonzero
-  columns, and its statistics go to the same rows of the accumulator, so the
-  cost is proportional to the number of nonzeros, never to N x D.  Offsets are
-  int64; column indices int32 or int64 (scipy's choice, read without a copy).
+Per block of dense rows one product ``X_b @ W`` gives every score and, after
+the responsibilities ``R_b``, one product ``X_b^T @ R_b`` adds the statistics
+``sum_n w_n r_nk x_n`` to the row group's (D, K) accumulator.  A float64 array
+is multiplied in place; other dtypes are first widened into a float64 block,
+which is exact for 0/1 values.  CSR rows take the same pass in
+:mod:`.bernoulli_csr`, with this module's modes, row finish and accumulators.
 
 The same pass also serves k-means (hard assignments: ``mode=HARD`` with
 ``W = 2 C^T`` and ``c = -|C|^2`` makes the largest score the nearest centre) and
 statistics of given responsibilities (``mode=GIVEN``, for initialisation), so
 one compiled function per input kind does all of EM and its initialisation.
 
-Missing entries of dense uint8 rows are the code :data:`MISSING` (2). The
-kernels above never see it: :func:`incomplete_rows` finds the rows holding it
-and :func:`augmented_rows` rewrites them as ``[x, m]`` (observed values, then
-missing indicators), on which the same kernels marginalise the missing
-features with weights ``[W; V]`` (see ``fastem.families.bernoulli``).
+Missing entries of dense uint8 rows never reach these kernels as such:
+:mod:`.bernoulli_missing` rewrites the rows holding them as ``[x, m]``, on
+which the same kernels marginalise the missing features.
 """
 
 import numpy as np
@@ -33,7 +28,9 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ._common import block_layout, group_bounds
-from ._gemm import MATMUL_TILED, MATMUL_TILED4, ROW_TILE, gemm_nt4, gemm_tn, gemm_tn4, round_up
+from ._gemm import MATMUL_TILED, MATMUL_TILED4, ROW_TILE, round_up
+from ._gemm4 import gemm_nt4, gemm_tn4
+from ._gemm8 import gemm_tn
 from ._simd import exp_nonpositive, store_transposed, vload_widened, zeros_aligned
 
 SOFT = 0
@@ -413,7 +410,7 @@ def dense_stats(X, sample_weight, W, c, resp, mode, block_size, n_groups, path):
     block_size, n_groups : int
         Rows per block and number of row groups.
     path : int
-        ``MATMUL_TILED`` (the eight-lane register tiles of ``_gemm``, which
+        ``MATMUL_TILED`` (the eight-lane register tiles of ``_gemm8``, which
         read uint8 rows without widening them), ``MATMUL_TILED4`` (the 256-bit
         tiles, on blocks widened and transposed in registers) or ``MATMUL_BLAS``.
 
@@ -481,178 +478,4 @@ def dense_scores(X, W, c, block_size, n_groups, path):
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         _dense_scores_group(X, Wp, c, block_size, b0, b1, path, out)
-    return out
-
-
-@njit(cache=True, inline="always")
-def _csr_group_rows(indptr, n_groups, g):
-    """Rows ``[start, stop)`` of group ``g``, splitting the nonzeros (not the rows) evenly.
-
-    The boundaries depend only on the data and ``n_groups``, so the order of
-    the sums, and the result, is reproducible.
-    """
-    n = indptr.shape[0] - 1
-    base = indptr[0]
-    nnz = indptr[n] - base
-    if g == 0:
-        start = 0
-    else:
-        start = np.searchsorted(indptr, base + (g * nnz) // n_groups, side="left")
-    if g == n_groups - 1:
-        stop = n
-    else:
-        stop = np.searchsorted(indptr, base + ((g + 1) * nnz) // n_groups, side="left")
-    return min(start, n), min(stop, n)
-
-
-#: Bytes of responsibilities a CSR group computes before it scatters their
-#: statistics (26,214 rows at K=20; see :func:`_csr_group`).
-CSR_BLOCK_BYTES = 1 << 22
-
-
-@njit(cache=True)
-def _csr_group(indptr, indices, sample_weight, W, c, resp, mode, r0, r1, counts, sums):
-    """Rows ``r0:r1`` of :func:`csr_stats` into one group's accumulators.
-
-    Serial, like :func:`_dense_group`. Per block of rows, first every row's
-    responsibilities (gathering rows of ``W`` at its nonzero columns), then
-    their statistics (scattered to the same rows of the (D, K) accumulator).
-    Interleaving the two per row makes W and the accumulator compete for the
-    cache when D is large (W and the accumulator then exceed the caches), and
-    larger blocks amortise the switch between the two passes.
-    """
-    K = c.shape[0]
-    counts[:] = 0.0
-    sums[:, :] = 0.0
-    weighted = sample_weight.shape[0] > 0
-    hard = mode == HARD
-    block_rows = max(1024, CSR_BLOCK_BYTES // (8 * K))
-    block = np.empty((min(block_rows, max(r1 - r0, 1)), K))
-    total = 0.0
-    for b0 in range(r0, r1, block.shape[0]):
-        b1 = min(r1, b0 + block.shape[0])
-        for i in range(b0, b1):
-            w = sample_weight[i] if weighted else 1.0
-            lp = block[i - b0]
-            if mode == GIVEN:
-                for k in range(K):
-                    lp[k] = resp[i, k] * w
-            else:
-                for k in range(K):
-                    lp[k] = c[k]
-                for p in range(indptr[i], indptr[i + 1]):
-                    j = indices[p]
-                    for k in range(K):
-                        lp[k] += W[j, k]
-                total += _finish_row(lp, w, hard)
-            for k in range(K):
-                counts[k] += lp[k]
-        for i in range(b0, b1):
-            lp = block[i - b0]
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                for k in range(K):
-                    sums[j, k] += lp[k]
-    return total
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def csr_stats(indptr, indices, sample_weight, W, c, resp, mode, n_groups):
-    """The pass of :func:`dense_stats` over CSR rows of binary values.
-
-    Parameters
-    ----------
-    indptr : ndarray of shape (n_samples + 1,), int64
-        Row offsets into ``indices`` (absolute: a slice of a larger ``indptr``
-        selects a range of rows).
-    indices : ndarray of shape (nnz,), int32 or int64
-        Column of every stored 1 (explicit zeros must have been removed).
-    sample_weight, W, c, resp, mode, n_groups
-        As in :func:`dense_stats`; ``W`` (n_features, n_components) also gives
-        the number of features in every mode.
-
-    Returns
-    -------
-    counts, sums, total
-        As in :func:`dense_stats`. The work is O(nnz * n_components).
-    """
-    n = indptr.shape[0] - 1
-    d = W.shape[0]
-    K = c.shape[0]
-    n_groups = max(1, min(n_groups, n))
-    counts, sums, total = _group_accumulators(n_groups, d, K)
-    for g in prange(n_groups):
-        r0, r1 = _csr_group_rows(indptr, n_groups, g)
-        total[g] = _csr_group(
-            indptr, indices, sample_weight, W, c, resp, mode, r0, r1, counts[g], sums[g]
-        )
-    return _reduce(counts, sums, total)
-
-
-@njit(cache=True)
-def _csr_scores_rows(indptr, indices, W, c, r0, r1, out):
-    """Rows ``r0:r1`` of :func:`csr_scores` (serial, see :func:`_dense_group`)."""
-    K = c.shape[0]
-    for i in range(r0, r1):
-        for k in range(K):
-            out[i, k] = c[k]
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            for k in range(K):
-                out[i, k] += W[j, k]
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def csr_scores(indptr, indices, W, c, n_groups):
-    """``X @ W + c`` for CSR rows of binary values, shape (n_samples, n_components)."""
-    n = indptr.shape[0] - 1
-    K = c.shape[0]
-    out = np.empty((n, K))
-    n_groups = max(1, min(n_groups, n))
-    for g in prange(n_groups):
-        r0, r1 = _csr_group_rows(indptr, n_groups, g)
-        _csr_scores_rows(indptr, indices, W, c, r0, r1, out)
-    return out
-
-
-# -- missing entries ---------------------------------------------------------------------------
-#: Code of a missing entry in uint8 rows (0 and 1 are the observed values).
-MISSING = 2
-
-
-@njit(parallel=True, cache=True)
-def incomplete_rows(X):
-    """Whether each uint8 row holds a :data:`MISSING` entry, shape (n_samples,), bool."""
-    n, d = X.shape
-    out = np.empty(n, dtype=np.bool_)
-    for i in prange(n):
-        # The row's largest code, by a loop without exits that vectorises.
-        top = np.uint8(0)
-        for j in range(d):
-            top = max(top, X[i, j])
-        out[i] = top >= MISSING
-    return out
-
-
-@njit(parallel=True, cache=True)
-def augmented_rows(X, rows):
-    """Rows ``rows`` of uint8 ``X`` as ``[x, m]``, shape (len(rows), 2 D), uint8.
-
-    ``x`` holds the observed 0/1 values with 0 at missing entries and ``m`` the
-    missing indicators, so that a score ``x @ W + m @ V + c`` marginalises the
-    missing features with ``V = -log(1 - mu)`` and the statistics of ``m`` count
-    the responsibility of the rows where a feature is missing. The dense kernels
-    then run unchanged on these rows, with ``[W; V]`` as weights.
-    """
-    d = X.shape[1]
-    out = np.empty((rows.shape[0], 2 * d), dtype=np.uint8)
-    one = np.uint8(1)
-    for r in prange(rows.shape[0]):
-        source = X[rows[r]]
-        target = out[r]
-        # Codes 0, 1, 2 (missing): the value is the low bit, the indicator the high one.
-        for j in range(d):
-            target[j] = source[j] & one
-        for j in range(d):
-            target[d + j] = source[j] >> one
     return out

@@ -1,18 +1,13 @@
-"""Fused Gaussian-mixture kernels.
+"""Fused Gaussian-mixture kernels: the E-step with its statistics, log-densities for predict.
 
-The fit kernel uses the exponential-family view of a Gaussian: with shifted rows
-``x' = x - shift`` the weighted log-density of component k is linear in the
-features ``T(x') = [1, x', q(x')]`` (``q`` = the upper triangle of ``x' x'^T``
-for full covariances, ``x'**2`` for diag, ``|x'|^2`` for spherical, nothing for
-tied, whose shared quadratic term is added per row).  Per block of rows one
-product ``T @ W`` gives all K log-densities and, after the responsibilities,
-one product ``R^T @ T`` gives every sufficient statistic (N_k, sums of x', and
+The fit kernel uses the exponential-family view of a Gaussian (the features
+``T(x')`` of :mod:`._gaussian_features`): per block of rows one product
+``T @ W`` gives all K log-densities and, after the responsibilities, one
+product ``R^T @ T`` gives every sufficient statistic (N_k, sums of x', and
 second moments).  Both products run on cache-resident blocks, in the register
 tiles of :mod:`._gemm` on CPUs with AVX-512 and in BLAS or plain loops
-elsewhere; nothing of size N x K or N x D is ever allocated.  The features are
-stored feature-major, so the rows of a block are transposed as they are read:
-C-contiguous float32 and float64 rows in 8 x 8 register tiles, others one
-value at a time.
+elsewhere (the steps are in :mod:`._gaussian_block`); nothing of size N x K or
+N x D is ever allocated.
 
 The kernels for ``predict``/``score_samples`` use the direct form through the
 Cholesky factors of the precisions, which keeps full accuracy for
@@ -20,396 +15,32 @@ ill-conditioned covariances.
 """
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
 from ._common import block_layout, group_bounds
+from ._gaussian_block import (
+    _accumulate,
+    _column_sums,
+    _padded_shapes,
+    _product_tn,
+    _reduce_groups,
+    _subtract_tied_quadratic,
+    _sum_log_plus,
+    _zero_padding_and_max,
+)
+from ._gaussian_features import TIED, _fill_features
 from ._gemm import (
     COMPONENT_TILE,
-    FEATURE_TILE,
-    FEATURE_TILE4,
-    MATMUL_BLAS,
     MATMUL_TILED,
     MATMUL_TILED4,
     ROW_TILE,
-    gemm_nt,
-    gemm_nt4,
-    gemm_tn,
-    gemm_tn4,
     matmul_path,
     round_up,
 )
-from ._simd import (
-    exp_nonpositive,
-    prefetch,
-    store_transposed,
-    vload,
-    vload_widened,
-    vsub,
-    zeros_aligned,
-)
-
-FULL = 0
-TIED = 1
-DIAG = 2
-SPHERICAL = 3
-
-
-@njit(cache=True)
-def n_stat_features(kind, n_features):
-    """Length of the feature vector ``T(x)`` for a covariance kind."""
-    d = n_features
-    if kind == FULL:
-        return 1 + d + d * (d + 1) // 2
-    if kind == DIAG:
-        return 1 + 2 * d
-    if kind == SPHERICAL:
-        return 2 + d
-    return 1 + d
-
-
-@njit(cache=True)
-def _transpose_shifted_scalar(X, start, stop, shift, xs):
-    """``xs[:, :m] = (X[start:stop] - shift).T`` in float64, one value at a time.
-
-    Which loop order is fastest depends on the width: up to 6 features, whole
-    tiles of 8 rows (a fixed trip count LLVM unrolls into vector stores, which
-    beats row by row); up to 24, row by row (there it beats the tiles); beyond,
-    tiles of up to 8 rows, so each cache line of ``xs`` is written whole before
-    it is evicted.
-    """
-    d = X.shape[1]
-    m = stop - start
-    if d <= 6:
-        full = m - m % 8
-        for r0 in range(0, full, 8):
-            for j in range(d):
-                sj = shift[j]
-                for r in range(8):
-                    xs[j, r0 + r] = np.float64(X[start + r0 + r, j]) - sj
-        for r in range(full, m):
-            for j in range(d):
-                xs[j, r] = np.float64(X[start + r, j]) - shift[j]
-    elif d <= 24:
-        for r in range(m):
-            for j in range(d):
-                xs[j, r] = np.float64(X[start + r, j]) - shift[j]
-    else:
-        for r0 in range(0, m, 8):
-            r1 = min(m, r0 + 8)
-            for j in range(d):
-                sj = shift[j]
-                for r in range(r0, r1):
-                    xs[j, r] = np.float64(X[start + r, j]) - sj
-
-
-def _transpose_shifted(X, start, stop, shift, xs):
-    """``xs[:, :m] = (X[start:stop] - shift).T`` in float64 (``m = stop - start``)."""
-    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
-
-
-@overload(_transpose_shifted, inline="always")
-def _transpose_shifted_impl(X, start, stop, shift, xs):
-    if not (X.dtype in (types.float32, types.float64) and X.layout == "C"):
-
-        def scalar(X, start, stop, shift, xs):
-            _transpose_shifted_scalar(X, start, stop, shift, xs)
-
-        return scalar
-
-    def impl(X, start, stop, shift, xs):
-        d = X.shape[1]
-        # In 8 x 8 register tiles (float32 widened as it is loaded): one vector
-        # load and store per 8 values instead of one per value, which pays on
-        # wide rows; below 16 features the scalar loops are as fast or faster.
-        if d < 16:
-            _transpose_shifted_scalar(X, start, stop, shift, xs)
-            return
-        m = stop - start
-        dv = d - d % 8
-        mv = m - m % 8
-        for r0 in range(0, mv, 8):
-            x0 = X[start + r0]
-            x1 = X[start + r0 + 1]
-            x2 = X[start + r0 + 2]
-            x3 = X[start + r0 + 3]
-            x4 = X[start + r0 + 4]
-            x5 = X[start + r0 + 5]
-            x6 = X[start + r0 + 6]
-            x7 = X[start + r0 + 7]
-            for j0 in range(0, dv, 8):
-                s = vload(shift, j0)
-                store_transposed(
-                    xs,
-                    j0,
-                    r0,
-                    vsub(vload_widened(x0, j0), s),
-                    vsub(vload_widened(x1, j0), s),
-                    vsub(vload_widened(x2, j0), s),
-                    vsub(vload_widened(x3, j0), s),
-                    vsub(vload_widened(x4, j0), s),
-                    vsub(vload_widened(x5, j0), s),
-                    vsub(vload_widened(x6, j0), s),
-                    vsub(vload_widened(x7, j0), s),
-                )
-            for j in range(dv, d):
-                sj = shift[j]
-                for r in range(r0, r0 + 8):
-                    xs[j, r] = np.float64(X[start + r, j]) - sj
-        for r in range(mv, m):
-            for j in range(d):
-                xs[j, r] = np.float64(X[start + r, j]) - shift[j]
-
-    return impl
-
-
-def _prefetch_rows(X, start, stop, part, n_parts):
-    """Prefetch part ``part`` of ``n_parts`` of rows ``start:stop`` of ``X``."""
-    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
-
-
-@overload(_prefetch_rows, inline="always")
-def _prefetch_rows_impl(X, start, stop, part, n_parts):
-    if X.layout != "C":
-
-        def nothing(X, start, stop, part, n_parts):
-            pass
-
-        return nothing
-
-    def impl(X, start, stop, part, n_parts):
-        # Rows start:stop of a C-contiguous array are one run of memory.
-        d = X.shape[1]
-        first = start * d
-        size = (stop - start) * d
-        lo = first + (size * part) // n_parts
-        hi = first + (size * (part + 1)) // n_parts
-        step = max(1, 64 // X.itemsize)
-        for i in range(lo, hi, step):
-            prefetch(X, i)
-        if hi > lo:
-            prefetch(X, hi - 1)
-
-    return impl
-
-
-@njit(cache=True)
-def _fill_features(X, start, stop, shift, kind, xs, T):
-    """Shifted rows and their features, feature-major, for rows ``start:stop``.
-
-    ``T`` is (n_stat_features, block) and ``xs`` the view ``T[1:1 + n_features]``
-    of its linear rows: the inner loops run across rows, so they vectorise, and
-    the block products read contiguous rows. Columns past ``stop - start`` are
-    zeroed: they meet zero responsibilities, and 0 * stale-inf would be NaN.
-    """
-    d = X.shape[1]
-    m = stop - start
-    B = T.shape[1]
-    _transpose_shifted(X, start, stop, shift, xs)
-    for j in range(d):
-        for r in range(m, B):
-            xs[j, r] = 0.0
-    for r in range(m):
-        T[0, r] = 1.0
-    for r in range(m, B):
-        T[0, r] = 0.0
-    # Products through row views: indexing ``T`` in 2-D next to its alias ``xs``
-    # kept LLVM from vectorising these loops.
-    if kind == FULL:
-        idx = 1 + d
-        for i in range(d):
-            a = xs[i]
-            for j in range(i, d):
-                b = xs[j]
-                out = T[idx]
-                for r in range(B):
-                    out[r] = a[r] * b[r]
-                idx += 1
-    elif kind == DIAG:
-        for j in range(d):
-            a = xs[j]
-            out = T[1 + d + j]
-            for r in range(B):
-                out[r] = a[r] * a[r]
-    elif kind == SPHERICAL:
-        out = T[1 + d]
-        for r in range(B):
-            out[r] = 0.0
-        for j in range(d):
-            a = xs[j]
-            for r in range(B):
-                out[r] += a[r] * a[r]
-
-
-@njit(cache=True)
-def _small_matmul(A, B, out):
-    """``out = A @ B`` for tiny operands, vectorised along ``B``'s rows (no BLAS call)."""
-    for i in range(A.shape[0]):
-        for c in range(B.shape[1]):
-            out[i, c] = 0.0
-        for k in range(A.shape[1]):
-            a = A[i, k]
-            for c in range(B.shape[1]):
-                out[i, c] += a * B[k, c]
-
-
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _small_matmul_bt(A, B, out):
-    """``out = A @ B.T`` for tiny operands (row dot products, reassociated to vectorise)."""
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            s = 0.0
-            for c in range(A.shape[1]):
-                s += A[i, c] * B[j, c]
-            out[i, j] = s
-
-
-@njit(cache=True)
-def _sum_log_plus(mx, total, m):
-    """``sum_r mx[r] + log(total[r])`` over the first ``m`` rows, with few logs.
-
-    Each ``total[r]`` lies in [1, n_components], so a product of 32 of them
-    cannot overflow; one scalar ``log`` per 32 rows instead of per row matters
-    when D is small and the rest of a row costs a few dozen flops.
-    """
-    s = 0.0
-    for r in range(m):
-        s += mx[r]
-    for r0 in range(0, m, 32):
-        prod = 1.0
-        for r in range(r0, min(m, r0 + 32)):
-            prod *= total[r]
-        s += np.log(prod)
-    return s
-
-
-@njit(cache=True)
-def _product_tn(path, W, Wt, T, out):
-    """``out = W.T @ T`` by ``path``; ``Wt`` is ``W.T`` contiguous (the BLAS and loop form)."""
-    if path == MATMUL_TILED:
-        gemm_tn(W, T, out)
-    elif path == MATMUL_TILED4:
-        gemm_tn4(W, T, out)
-    elif path == MATMUL_BLAS:
-        np.dot(Wt, T, out)
-    else:
-        _small_matmul(Wt, T, out)
-
-
-@njit(cache=True)
-def _product_nt(path, R, T, out):
-    """``out = R @ T.T`` by ``path``."""
-    if path == MATMUL_TILED:
-        gemm_nt(R, T, out)
-    elif path == MATMUL_TILED4:
-        gemm_nt4(R, T, out)
-    elif path == MATMUL_BLAS:
-        np.dot(R, T.T, out)
-    else:
-        _small_matmul_bt(R, T, out)
-
-
-@njit(cache=True)
-def _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K):
-    """Tied covariance: ``logp[k] -= |U^T (x - mu)|^2 / 2`` for the block's rows.
-
-    The shared factor's quadratic form is the same for every component, so it
-    is one product ``Y = U^T xs`` per block rather than a term of ``T W``.
-    """
-    _product_tn(path, Up, Ut, xs, Y)
-    B = total.shape[0]
-    for r in range(B):
-        total[r] = 0.0
-    for j in range(Y.shape[0]):
-        for r in range(B):
-            total[r] += Y[j, r] * Y[j, r]
-    for k in range(K):
-        for r in range(B):
-            logp[k, r] -= 0.5 * total[r]
-
-
-@njit(cache=True)
-def _zero_padding_and_max(logp, m, K, mx):
-    """Zero the block's columns past its ``m`` rows; ``mx`` = per-row maximum over components.
-
-    Columns past the data multiply zero features: a component of weight 0
-    (log-weight -inf) would make them NaN, and 0 * NaN reaches every sum.
-    """
-    B = mx.shape[0]
-    for k in range(K):
-        row = logp[k]
-        for r in range(m, B):
-            row[r] = 0.0
-    # Row views (see _fill_features) so that every loop vectorises.
-    row = logp[0]
-    for r in range(B):
-        mx[r] = row[r]
-    for k in range(1, K):
-        row = logp[k]
-        for r in range(B):
-            mx[r] = max(mx[r], row[r])
-
-
-@njit(cache=True)
-def _column_sums(logp, K, total):
-    """``total[r]`` = sum over the ``K`` components of ``logp[k, r]``."""
-    B = total.shape[0]
-    row = logp[0]
-    for r in range(B):
-        total[r] = row[r]
-    for k in range(1, K):
-        row = logp[k]
-        for r in range(B):
-            total[r] += row[r]
-
-
-@njit(cache=True)
-def _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc, part_xx, acc_xx):
-    """Add ``R^T T`` (and the tied second moment) of a block to a group's accumulators."""
-    _product_nt(path, Rt, T, part)
-    acc += part
-    if kind == TIED:
-        for j in range(xs.shape[0]):
-            for r in range(xs.shape[1]):
-                xw[j, r] = xs[j, r] * w_block[r]
-        _product_nt(path, xw, xs, part_xx)
-        acc_xx += part_xx
-
-
-#: Bytes of a block's feature rows ``T`` on the 256-bit path.  Each step of
-#: ``gemm_tn4`` reads one row of every feature, so the rows' pages must all stay
-#: in the first-level data TLB (64 entries on Zen 3, some taken by the other
-#: operands); a block of wide features past it misses the TLB on every step.
-TILE4_BLOCK_BYTES = 48 * 4096
-
-
-@njit(cache=True)
-def _padded_shapes(path, n_features_t, n_components, n_features, block_size):
-    """Block shapes for ``path``: (features, components, tied rows, rows per block).
-
-    The eight-lane tiles need components in fours, features in sixes and rows
-    in 24s; the 256-bit tiles components in fours, features in fours and rows
-    in 24s (12 float64 rows and, for float32 blocks, 24), in blocks of at most
-    :data:`TILE4_BLOCK_BYTES`.  The padding is zero weights and zero rows,
-    which add nothing.
-    """
-    if path == MATMUL_TILED:
-        return (
-            round_up(n_features_t, FEATURE_TILE),
-            round_up(n_components, COMPONENT_TILE),
-            round_up(n_features, COMPONENT_TILE),
-            round_up(block_size, ROW_TILE),
-        )
-    if path == MATMUL_TILED4:
-        Fp = round_up(n_features_t, FEATURE_TILE4)
-        fit = (TILE4_BLOCK_BYTES // (8 * Fp)) // ROW_TILE * ROW_TILE
-        return (
-            Fp,
-            round_up(n_components, COMPONENT_TILE),
-            round_up(n_features, COMPONENT_TILE),
-            min(round_up(block_size, ROW_TILE), max(ROW_TILE, fit)),
-        )
-    return n_features_t, n_components, n_features, block_size
+from ._gemm4 import gemm_tn4
+from ._gemm8 import gemm_tn
+from ._rows import _prefetch_rows, _transpose_shifted
+from ._simd import exp_nonpositive, zeros_aligned
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -569,24 +200,6 @@ def resp_stats(
             _accumulate(Rt, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
     stats, xx, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups), K, F)
     return stats, xx
-
-
-@njit(cache=True)
-def _reduce_groups(acc, acc_xx, ll, n_components, n_features_t):
-    """Sum the per-group accumulators in a fixed order, dropping the tile padding."""
-    stats = acc[0].copy()
-    xx = acc_xx[0].copy()
-    total = ll[0]
-    for g in range(1, acc.shape[0]):
-        stats += acc[g]
-        xx += acc_xx[g]
-        total += ll[g]
-    d = xx.shape[1]
-    return (
-        np.ascontiguousarray(stats[:n_components, :n_features_t]),
-        np.ascontiguousarray(xx[:d]),
-        total,
-    )
 
 
 def log_prob_cholesky(X, means, prec_chol, log_det, block_size, n_groups, path=None):
