@@ -128,8 +128,13 @@ class Mixture(
         return tags
 
     @abstractmethod
-    def _make_family(self, n_features, dtype=np.float64, shift=None):
-        """The family object for ``n_features`` columns of ``dtype``, around ``shift``."""
+    def _make_family(self, n_features, dtype=np.float64, shift=None, missing=None):
+        """The family object for ``n_features`` columns of ``dtype``, around ``shift``.
+
+        ``missing``: whether the rows hold NaN where a pass over them has told
+        (None: the family looks at each chunk); families without missing values
+        ignore it.
+        """
 
     @abstractmethod
     def _reg(self):
@@ -190,8 +195,13 @@ class Mixture(
         """Statistics of the initial responsibilities chosen by ``init_params``."""
         return initial_stats(family, source, self.init_params, random_state)
 
-    def _fit_family(self, source):
-        """The family for fitting ``source``: centred on the data where it sums around one."""
+    def _fit_family(self, source, missing_known=True):
+        """The family for fitting ``source``: centred on the data where it sums around one.
+
+        With ``missing_known``, the pass that found the centre also tells the
+        family whether the rows hold NaN, so complete data is never looked at
+        again; without it (online EM: more batches to come) it looks at each chunk.
+        """
         shift = None
         if self._family_class.uses_shift:
             family = self._make_family(source.n_features, source.dtype)
@@ -208,12 +218,8 @@ class Mixture(
                     "the data (e.g. divide by its largest magnitude) or the sample weights "
                     "(only their ratios matter), then fit again."
                 ) from exc
-        family = self._make_family(source.n_features, source.dtype, shift)
-        missing = getattr(source, "has_missing", None)
-        if missing is not None and hasattr(family, "missing"):
-            # Known from the pass that found the centre: complete data never looks again.
-            family.missing = missing
-        return family
+        missing = getattr(source, "has_missing", None) if missing_known else None
+        return self._make_family(source.n_features, source.dtype, shift, missing)
 
     def save(self, path):
         """Save the mixture to a portable ``.npz`` file; read it back with :func:`fastem.load`.

@@ -19,15 +19,13 @@ class OnlineEMMixin:
     def _online_start(self, X_batch, w_batch, random_state):
         """First mini-batch: the family (centred on the batch) and initial parameters."""
         batch = ArraySource(X_batch, w_batch)
-        family = self._fit_family(batch)
+        # The batches to come are looked at one by one for missing values.
+        family = self._fit_family(batch, missing_known=False)
         self._check_init_parameters(family.n_features, X_batch.dtype)
         if self.warm_start and hasattr(self, "converged_") and hasattr(self, "weights_"):
             params = self._params_from_attributes()
         else:
             params = self._initial_params(family, batch, random_state)
-        if getattr(family, "missing", None) is not None:
-            # Known for this batch only: the batches to come are looked at one by one.
-            family.missing = None
         self._online = {"stats": None, "t": 0, "shift": family.shift, "dtype": X_batch.dtype}
         return family, params
 

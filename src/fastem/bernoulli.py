@@ -245,7 +245,7 @@ class BernoulliMixture(Mixture):
     def _reg(self):
         return self.alpha
 
-    def _make_family(self, n_features, dtype=np.float64, shift=None):
+    def _make_family(self, n_features, dtype=np.float64, shift=None, missing=None):
         return BernoulliFamily(self.n_components, n_features, dtype, shift)
 
     def _validate_X(self, X, reset):

@@ -172,8 +172,10 @@ class GaussianMixture(Mixture):
         self.reg_covar = reg_covar
         self.precisions_init = precisions_init
 
-    def _make_family(self, n_features, dtype=np.float64, shift=None):
-        return GaussianFamily(self.covariance_type, self.n_components, n_features, dtype, shift)
+    def _make_family(self, n_features, dtype=np.float64, shift=None, missing=None):
+        return GaussianFamily(
+            self.covariance_type, self.n_components, n_features, dtype, shift, missing=missing
+        )
 
     def _reg(self):
         return self.reg_covar

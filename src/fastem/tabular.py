@@ -211,7 +211,7 @@ class TabularMixture(TabularInputMixin, Mixture):
     def _reg(self):
         return (float(self.reg_covar), float(self.alpha))
 
-    def _make_family(self, n_features, dtype=np.float64, shift=None):
+    def _make_family(self, n_features, dtype=np.float64, shift=None, missing=None):
         schema = self._schema
         n_kind = [schema.n_kind[k] for k in KINDS]
         return TabularFamily(
