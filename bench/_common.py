@@ -53,7 +53,7 @@ def seconds_per_iteration(make_estimator, X, n_iter, rounds):
     return max(many - one, 1e-12) / n_iter
 
 
-def alternating_seconds_per_iteration(makers, X, n_iter, rounds):
+def alternating_seconds_per_iteration(makers, X, n_iter, rounds, data=None):
     """Per library, the marginal wall and CPU seconds of one EM iteration, round by round.
 
     ``makers`` maps a name to ``make_estimator(max_iter)``. Each round times
@@ -61,15 +61,19 @@ def alternating_seconds_per_iteration(makers, X, n_iter, rounds):
     the difference divided by ``n_iter``), so that on a shared machine a burst of
     load falls on both sides of a ratio instead of on one. CPU seconds are the
     process's (all threads), which a busy neighbour inflates far less than wall
-    time. Returns ``{name: [(wall_s, cpu_s), ...]}``, one pair per round.
+    time. ``data`` maps a name to the rows it fits instead of ``X`` (the same
+    values in another dtype, say). Returns ``{name: [(wall_s, cpu_s), ...]}``,
+    one pair per round.
     """
+    data = data or {}
     out = {name: [] for name in makers}
     for _ in range(rounds):
         for name, make in makers.items():
             pairs = []
+            rows = data.get(name, X)
             for max_iter in (1, 1 + n_iter):
                 wall, cpu = time.perf_counter(), time.process_time()
-                make(max_iter).fit(X)
+                make(max_iter).fit(rows)
                 pairs.append((time.perf_counter() - wall, time.process_time() - cpu))
             out[name].append(
                 (
@@ -159,6 +163,7 @@ def fastem_info(n_features_t=1, n_components=1):
         "vector_bits": vector_bits(),
         "matmul_path_setting": settings.matmul_path,
         "matmul_path": names[matmul_path(n_features_t, n_components)],
+        "float32_blocks_setting": settings.float32_blocks,
     }
 
 

@@ -203,14 +203,19 @@ def test_padded_shapes_of_the_256_bit_path():
     for F in (1, 10, 153, 2000):
         for K in (1, 5, 16):
             for block in (1, 25, 256, 5000):
-                Fp, Kp, dp, B = gb._padded_shapes(MATMUL_TILED4, F, K, 7, block)
-                assert Fp % FEATURE_TILE4 == 0 and F <= Fp < F + FEATURE_TILE4
-                assert Kp % COMPONENT_TILE == 0 and K <= Kp < K + COMPONENT_TILE
-                assert dp % COMPONENT_TILE == 0 and 7 <= dp
-                assert B % ROW_TILE == 0 and ROW_TILE <= B <= max(ROW_TILE, block + ROW_TILE)
-                # Wide features take shorter blocks (their pages stay in the TLB).
-                if Fp * 8 * B > gb.TILE4_BLOCK_BYTES:
-                    assert B == ROW_TILE
+                rows = {}
+                for itemsize in (8, 4):
+                    Fp, Kp, dp, B = gb._padded_shapes(MATMUL_TILED4, F, K, 7, block, itemsize)
+                    assert Fp % FEATURE_TILE4 == 0 and F <= Fp < F + FEATURE_TILE4
+                    assert Kp % COMPONENT_TILE == 0 and K <= Kp < K + COMPONENT_TILE
+                    assert dp % COMPONENT_TILE == 0 and 7 <= dp
+                    assert B % ROW_TILE == 0 and ROW_TILE <= B <= max(ROW_TILE, block + ROW_TILE)
+                    # Wide features take shorter blocks (their pages stay in the TLB).
+                    if Fp * itemsize * B > gb.TILE4_BLOCK_BYTES:
+                        assert B == ROW_TILE
+                    rows[itemsize] = B
+                # float32 blocks hold at least as many rows in the same bytes.
+                assert rows[4] >= rows[8]
 
 
 # -- 256-bit intrinsics ---------------------------------------------------------------------

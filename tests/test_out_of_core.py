@@ -83,7 +83,10 @@ def test_float32_memmap_stays_float32(rows, tmp_path):
     model = GaussianMixture(3, random_state=0, chunk_size=400).fit(path)
     reference = GaussianMixture(3, random_state=0).fit(rows.astype(np.float32))
     assert model.means_.dtype == np.float32
-    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-6)
+    # float32 blocks: the chunks' block sums differ from the whole array's by float32
+    # rounding, relative to the means' scale (some means are near zero).
+    scale = np.abs(reference.means_).max()
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-6, atol=1e-6 * scale)
 
 
 def test_hdf5_and_zarr_sources(rows, tmp_path):

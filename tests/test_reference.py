@@ -79,11 +79,26 @@ def test_family_em_step_matches_reference(
     assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=rtol)
 
 
-def _check_family_step(X, w, start, covariance_type, path, label, block_size=256):
-    """One E-step + M-step of ``GaussianFamily`` on ``path`` against the reference (1e-10).
+EPS32 = np.finfo(np.float32).eps
 
-    The step is computed in float64 from the rows as given, whatever their dtype,
-    so the reference gets the same rows widened.  Returns the family and the step.
+
+def _condition(covariances, covariance_type):
+    """Largest condition number among a model's covariances."""
+    c = np.asarray(covariances)
+    if covariance_type in ("full", "tied"):
+        return float(np.max(np.linalg.cond(c)))
+    if covariance_type == "diag":
+        return float(np.max(c.max(axis=1) / c.min(axis=1)))
+    return 1.0
+
+
+def _check_family_step(X, w, start, covariance_type, path, label, block_size=256):
+    """One E-step + M-step of ``GaussianFamily`` on ``path`` against the reference.
+
+    In float64 blocks the step is computed in float64 from the rows as given,
+    whatever their dtype, so the reference gets the same rows widened and
+    matches to 1e-10; float32 rows are also stepped in float32 blocks, which
+    match to float32's tolerance.  Returns the family and the float64-block step.
     """
     weights, means, covariances = start
     expected, expected_ll = ref.em_step(
@@ -96,7 +111,20 @@ def _check_family_step(X, w, start, covariance_type, path, label, block_size=256
     params = GaussianParams(
         weights, means, covariances, ref.precisions_cholesky(covariances, covariance_type)
     )
-    stats = family.estep_stats(X, w, params)
+    if X.dtype == np.float32:
+        with override(float32_blocks="always"):
+            stats = family.estep_stats(X, w, params)
+        step = family.m_step(stats, REG)
+        for name in ("weights", "means", "covariances"):
+            ref.assert_rel_close(vars(step)[name], expected[name], RTOL[np.float32], name)
+        # Inverting a covariance multiplies its relative error by up to its
+        # condition number (here up to 1e4, covariances good to a few float32 ulps).
+        cond = _condition(expected["covariances"], covariance_type)
+        rtol = max(RTOL[np.float32], 4 * cond * EPS32)
+        ref.assert_rel_close(step.precisions_cholesky, expected["precisions_cholesky"], rtol, "U")
+        assert stats.mean_log_likelihood == pytest.approx(expected_ll, rel=RTOL[np.float32])
+    with override(float32_blocks="never"):
+        stats = family.estep_stats(X, w, params)
     new = family.m_step(stats, REG)
     for name in ("weights", "means", "covariances", "precisions_cholesky"):
         ref.assert_rel_close(vars(new)[name], expected[name], 1e-10, f"{name} {label}")

@@ -11,7 +11,8 @@ parameter lives here. Modules read them at call time (``settings.NAME``), so
 
 The kernel path can also be forced for a whole process with the environment
 variable ``FASTEM_MATMUL_PATH`` (``auto``, ``loops``, ``blas``, ``tiled`` or
-``tiled4``), read once at import.
+``tiled4``), and float32 blocks with ``FASTEM_FLOAT32_BLOCKS`` (``auto``,
+``always`` or ``never``), both read once at import.
 
 This module imports nothing of fastem: the kernels receive these values as
 arguments, never read them.
@@ -24,6 +25,9 @@ from dataclasses import dataclass, fields, replace
 #: Values of :attr:`Settings.matmul_path`.
 MATMUL_PATHS = ("auto", "loops", "blas", "tiled", "tiled4")
 
+#: Values of :attr:`Settings.float32_blocks`.
+FLOAT32_BLOCKS = ("auto", "always", "never")
+
 
 @dataclass
 class Settings:
@@ -33,6 +37,18 @@ class Settings:
 
     Parameters
     ----------
+    float32_blocks : {"auto", "always", "never"}
+        Whether float32 rows run the fused Gaussian E-step in float32 blocks
+        (float32 products and exponentials, float64 sums over blocks).
+        "auto": where it keeps float32's accuracy (see
+        ``float32_block_max_offset``) and the product path has float32 tiles;
+        "always"/"never" force it (for tests and benchmarks).
+    float32_block_max_offset : float
+        Largest squared distance ``|(mu_k - shift) U_k|^2`` of a component's
+        mean from the data centre, in the component's own metric, at which
+        "auto" takes float32 blocks: the log-densities and second moments of a
+        float32 block carry about that many float32 roundings (4096 of them,
+        about 2.4e-4 relative, stays at the float32 reference tolerance).
     matmul_path : {"auto", "loops", "blas", "tiled", "tiled4"}
         How the fit kernels multiply their blocks. "auto" picks for the CPU
         and the product's size; the others force a path. "tiled" is the
@@ -77,6 +93,8 @@ class Settings:
     """
 
     matmul_path: str = "auto"
+    float32_blocks: str = "auto"
+    float32_block_max_offset: float = 4096.0
     gaussian_block_rows: int = 256
     kmeans_block_rows: int = 1024
     bernoulli_block_elements: int = 1 << 17
@@ -95,6 +113,15 @@ class Settings:
             raise ValueError(
                 f"matmul_path must be one of {MATMUL_PATHS}, got {self.matmul_path!r}."
             )
+        if self.float32_blocks not in FLOAT32_BLOCKS:
+            raise ValueError(
+                f"float32_blocks must be one of {FLOAT32_BLOCKS}, got {self.float32_blocks!r}."
+            )
+        if not self.float32_block_max_offset >= 0:
+            raise ValueError(
+                "float32_block_max_offset must be a non-negative number, got "
+                f"{self.float32_block_max_offset!r}."
+            )
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type is int and (not isinstance(value, int) or value < 1):
@@ -102,12 +129,14 @@ class Settings:
 
 
 def _from_environment():
-    path = os.environ.get("FASTEM_MATMUL_PATH", "auto").strip().lower() or "auto"
-    if path not in MATMUL_PATHS:
-        raise ValueError(
-            f"FASTEM_MATMUL_PATH must be one of {', '.join(MATMUL_PATHS)}, got {path!r}."
-        )
-    return Settings(matmul_path=path)
+    values = {}
+    for name, allowed in (("matmul_path", MATMUL_PATHS), ("float32_blocks", FLOAT32_BLOCKS)):
+        variable = f"FASTEM_{name.upper()}"
+        value = os.environ.get(variable, "auto").strip().lower() or "auto"
+        if value not in allowed:
+            raise ValueError(f"{variable} must be one of {', '.join(allowed)}, got {value!r}.")
+        values[name] = value
+    return Settings(**values)
 
 
 #: The settings in force.

@@ -13,6 +13,7 @@ from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gm
 from ..kernels import gaussian_missing_init as gmi
 from ..kernels import missing_rows as mr
+from . import _float32_blocks as f32
 from ._common import matmul_path, rows_as_kernel_views
 from .kmeans import lloyd_offsets, nearest, sq_distances
 
@@ -204,26 +205,28 @@ class GaussianFamily:
         log_det = log_det_cholesky(U, self.covariance_type, D)
         if self.covariance_type == "full":
             P = precisions_from_cholesky(U, "full")
-            y = np.einsum("kd,kde->ke", mu, U)
             W[1 : 1 + D] = np.einsum("kde,ke->dk", P, mu)
             scale = np.where(self._vech_i == self._vech_j, -0.5, -1.0)
             W[1 + D :] = scale[:, None] * P[:, self._vech_i, self._vech_j].T
         elif self.covariance_type == "tied":
             P = precisions_from_cholesky(U, "tied")
-            y = mu @ U
             W[1 : 1 + D] = (mu @ P).T
         elif self.covariance_type == "diag":
             prec = U**2
-            y = mu * U
             W[1 : 1 + D] = (mu * prec).T
             W[1 + D :] = -0.5 * prec.T
         else:
             prec = U**2
-            y = mu * U[:, None]
             W[1 : 1 + D] = (mu * prec[:, None]).T
             W[1 + D] = -0.5 * prec
-        W[0] = -0.5 * D * _LOG_2PI + log_det - 0.5 * np.sum(y * y, axis=1) + log_weights
+        W[0] = -0.5 * D * _LOG_2PI + log_det - 0.5 * self._mean_offsets(params) + log_weights
         return W
+
+    def _mean_offsets(self, params):
+        """Each mean's squared distance from the shift in its metric (:mod:`._float32_blocks`)."""
+        return f32.mean_offsets(
+            self.covariance_type, params.means, self.shift, params.precisions_cholesky
+        )
 
     def _tied_factor(self, params):
         if self.covariance_type == "tied":
@@ -278,11 +281,12 @@ class GaussianFamily:
         Rows holding NaN contribute their marginal likelihood and expected
         statistics (see :mod:`fastem.kernels.gaussian_missing`).
         """
+        W = self.natural_weights(params)
         args = (
             X,
             sample_weight,
             self.shift,
-            self.natural_weights(params),
+            W,
             self._tied_factor(params),
             self.kind,
             self.block_size,
@@ -295,7 +299,22 @@ class GaussianFamily:
                 *args, means, *self._missing_args(params), settings.missing_pattern_rows
             )
         else:
-            moments, second, ll = gk.estep_stats(*args)
+            dtype = f32.block_dtype(self, X, params, W)
+            moments, second, ll = gk.estep_stats(*args, np.empty(0, dtype))
+            if dtype == np.float32 and not (
+                np.isfinite(ll)
+                and f32.statistics_resolved(
+                    self.covariance_type,
+                    self.n_features,
+                    moments,
+                    second,
+                    params.weights,
+                    (self._vech_i, self._vech_j),
+                )
+            ):
+                # float32 overflowed (rows far out, parameters near float32's range)
+                # or left a covariance unresolved: the chunk again in float64 blocks.
+                moments, second, ll = gk.estep_stats(*args, np.empty(0, np.float64))
         return self._wrap(X, sample_weight, moments, second, ll)
 
     def resp_stats(self, X, sample_weight, resp):

@@ -9,7 +9,8 @@ fused kernel".
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ._gaussian_features import TIED
 from ._gemm import (
@@ -68,11 +69,37 @@ def _sum_log_plus(mx, total, m):
     return s
 
 
+def _tiled8_tn(W, T, out):
+    """``out = W.T @ T`` on the eight-lane tiles (float32 blocks: the 256-bit ones)."""
+    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
+
+
+@overload(_tiled8_tn, inline="always")
+def _tiled8_tn_impl(W, T, out):
+    # The eight-lane tiles are float64 only; a float32 block takes the 256-bit
+    # tiles (eight float32 lanes), which every AVX-512 CPU also runs.
+    if T.dtype == types.float32:
+        return lambda W, T, out: gemm_tn4(W, T, out)
+    return lambda W, T, out: gemm_tn(W, T, out)
+
+
+def _tiled8_nt(R, T, out):
+    """``out = R @ T.T`` on the eight-lane tiles (float32 blocks: the 256-bit ones)."""
+    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
+
+
+@overload(_tiled8_nt, inline="always")
+def _tiled8_nt_impl(R, T, out):
+    if T.dtype == types.float32:
+        return lambda R, T, out: gemm_nt4(R, T, out)
+    return lambda R, T, out: gemm_nt(R, T, out)
+
+
 @njit(cache=True)
 def _product_tn(path, W, Wt, T, out):
     """``out = W.T @ T`` by ``path``; ``Wt`` is ``W.T`` contiguous (the BLAS and loop form)."""
     if path == MATMUL_TILED:
-        gemm_tn(W, T, out)
+        _tiled8_tn(W, T, out)
     elif path == MATMUL_TILED4:
         gemm_tn4(W, T, out)
     elif path == MATMUL_BLAS:
@@ -85,7 +112,7 @@ def _product_tn(path, W, Wt, T, out):
 def _product_nt(path, R, T, out):
     """``out = R @ T.T`` by ``path``."""
     if path == MATMUL_TILED:
-        gemm_nt(R, T, out)
+        _tiled8_nt(R, T, out)
     elif path == MATMUL_TILED4:
         gemm_nt4(R, T, out)
     elif path == MATMUL_BLAS:
@@ -169,14 +196,14 @@ TILE4_BLOCK_BYTES = 48 * 4096
 
 
 @njit(cache=True)
-def _padded_shapes(path, n_features_t, n_components, n_features, block_size):
+def _padded_shapes(path, n_features_t, n_components, n_features, block_size, itemsize):
     """Block shapes for ``path``: (features, components, tied rows, rows per block).
 
     The eight-lane tiles need components in fours, features in sixes and rows
     in 24s; the 256-bit tiles components in fours, features in fours and rows
     in 24s (12 float64 rows and, for float32 blocks, 24), in blocks of at most
-    :data:`TILE4_BLOCK_BYTES`.  The padding is zero weights and zero rows,
-    which add nothing.
+    :data:`TILE4_BLOCK_BYTES` of ``itemsize``-byte elements.  The padding is
+    zero weights and zero rows, which add nothing.
     """
     if path == MATMUL_TILED:
         return (
@@ -187,7 +214,7 @@ def _padded_shapes(path, n_features_t, n_components, n_features, block_size):
         )
     if path == MATMUL_TILED4:
         Fp = round_up(n_features_t, FEATURE_TILE4)
-        fit = (TILE4_BLOCK_BYTES // (8 * Fp)) // ROW_TILE * ROW_TILE
+        fit = (TILE4_BLOCK_BYTES // (itemsize * Fp)) // ROW_TILE * ROW_TILE
         return (
             Fp,
             round_up(n_components, COMPONENT_TILE),

@@ -1,8 +1,9 @@
-"""Rows of a chunk into feature-major float64 blocks (the Gaussian and k-means kernels).
+"""Rows of a chunk into feature-major blocks (the Gaussian and k-means kernels).
 
 The block products read a block's features feature-major, so the rows are
 shifted and transposed as they are read: C-contiguous float32 and float64 rows
-in 8 x 8 register tiles, others one value at a time. The next block's rows are
+into float64 blocks in 8 x 8 register tiles, others (and float32 blocks) one
+value at a time. The next block's rows are
 prefetched while the current one is computed. See docs/architecture.md, "The
 fused kernel".
 """
@@ -16,7 +17,7 @@ from ._simd import prefetch, store_transposed, vload, vload_widened, vsub
 
 @njit(cache=True)
 def _transpose_shifted_scalar(X, start, stop, shift, xs):
-    """``xs[:, :m] = (X[start:stop] - shift).T`` in float64, one value at a time.
+    """``xs[:, :m] = (X[start:stop] - shift).T``, subtracted in float64, one value at a time.
 
     Which loop order is fastest depends on the width: up to 6 features, whole
     tiles of 8 rows (a fixed trip count LLVM unrolls into vector stores, which
@@ -50,13 +51,19 @@ def _transpose_shifted_scalar(X, start, stop, shift, xs):
 
 
 def _transpose_shifted(X, start, stop, shift, xs):
-    """``xs[:, :m] = (X[start:stop] - shift).T`` in float64 (``m = stop - start``)."""
+    """``xs[:, :m] = (X[start:stop] - shift).T`` (``m = stop - start``).
+
+    The subtraction is in float64; a float32 ``xs`` (a float32 block) stores
+    its rounding.
+    """
     raise NotImplementedError  # pragma: no cover - only the Numba overload is used
 
 
 @overload(_transpose_shifted, inline="always")
 def _transpose_shifted_impl(X, start, stop, shift, xs):
-    if not (X.dtype in (types.float32, types.float64) and X.layout == "C"):
+    if xs.dtype != types.float64 or not (
+        X.dtype in (types.float32, types.float64) and X.layout == "C"
+    ):
 
         def scalar(X, start, stop, shift, xs):
             _transpose_shifted_scalar(X, start, stop, shift, xs)

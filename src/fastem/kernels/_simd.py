@@ -526,6 +526,14 @@ _high4 = _interleave((4, 5, 6, 7, 12, 13, 14, 15), "High halves of a and b.")
 
 
 @njit(cache=True)
+def zeros_aligned_like(rows, cols, like):
+    """:func:`zeros_aligned` in the dtype of the array ``like`` (float32 or float64)."""
+    buffer = np.zeros(rows * cols + 64 // like.itemsize, like.dtype)
+    skip = ((-buffer.ctypes.data) % 64) // like.itemsize
+    return buffer[skip : skip + rows * cols].reshape((rows, cols))
+
+
+@njit(cache=True)
 def zeros_aligned(rows, cols):
     """A C-contiguous float64 (rows, cols) array of zeros starting on a 64-byte line.
 

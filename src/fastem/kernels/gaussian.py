@@ -4,10 +4,12 @@ The fit kernel uses the exponential-family view of a Gaussian (the features
 ``T(x')`` of :mod:`._gaussian_features`): per block of rows one product
 ``T @ W`` gives all K log-densities and, after the responsibilities, one
 product ``R^T @ T`` gives every sufficient statistic (N_k, sums of x', and
-second moments).  Both products run on cache-resident blocks, in the register
-tiles of :mod:`._gemm` on CPUs with AVX-512 and in BLAS or plain loops
-elsewhere (the steps are in :mod:`._gaussian_block`); nothing of size N x K or
-N x D is ever allocated.
+second moments).  Both products run on cache-resident blocks, on the register
+tiles of :mod:`._gemm` (eight-lane with AVX-512, 256-bit with AVX2 + FMA) or
+in BLAS or plain loops elsewhere (the steps are in :mod:`._gaussian_block`);
+nothing of size N x K or N x D is ever allocated.  For float32 rows the blocks
+may be float32 (``block_like``; when, is decided in
+:mod:`fastem.families._float32_blocks`), summed into float64 accumulators.
 
 The kernels for ``predict``/``score_samples`` use the direct form through the
 Cholesky factors of the precisions, which keeps full accuracy for
@@ -18,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import block_layout, group_bounds
+from ._exp32 import exp_nonpositive_in
 from ._gaussian_block import (
     _accumulate,
     _column_sums,
@@ -40,11 +43,13 @@ from ._gemm import (
 from ._gemm4 import gemm_tn4
 from ._gemm8 import gemm_tn
 from ._rows import _prefetch_rows, _transpose_shifted
-from ._simd import exp_nonpositive, zeros_aligned
+from ._simd import zeros_aligned, zeros_aligned_like
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups, path):
+def estep_stats(
+    X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups, path, block_like
+):
     """One fused E-step: responsibilities and sufficient statistics in one pass.
 
     Parameters
@@ -63,8 +68,14 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     block_size, n_groups : int
         Rows per cache-resident block and number of row groups.
     path : int
-        How blocks are multiplied: ``MATMUL_LOOPS``, ``MATMUL_BLAS`` or
-        ``MATMUL_TILED`` (see :func:`fastem.kernels._gemm.matmul_path`).
+        How blocks are multiplied: ``MATMUL_LOOPS``, ``MATMUL_BLAS``,
+        ``MATMUL_TILED`` or ``MATMUL_TILED4`` (see
+        :func:`fastem.kernels._gemm.matmul_path`).
+    block_like : ndarray of shape (0,), float32 or float64
+        Its dtype is the blocks' (features, products, exponentials and the
+        sums within a block); every block's sums are added in float64.
+        float32 blocks halve the bytes and double the lanes per vector, at
+        float32's rounding in every log-density and statistic of a block.
 
     Returns
     -------
@@ -77,13 +88,14 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     """
     n, d = X.shape
     F, K = W.shape
-    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
-    Wp = np.zeros((Fp, Kp))
+    dtype = block_like.dtype
+    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size, block_like.itemsize)
+    Wp = np.zeros((Fp, Kp), dtype)
     Wp[:F, :K] = W
     Wt = np.ascontiguousarray(Wp.T)
     dxx = d if kind == TIED else 0
     dxp = dp if kind == TIED else 0
-    Up = np.zeros((dxx, dxp))
+    Up = np.zeros((dxx, dxp), dtype)
     Up[:, :dxx] = tied_prec_chol
     Ut = np.ascontiguousarray(Up.T)
     n_blocks, n_groups = block_layout(n, B, n_groups)
@@ -93,16 +105,16 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
-        T = zeros_aligned(Fp, B)
+        T = zeros_aligned_like(Fp, B, block_like)
         xs = T[1 : 1 + d]
-        xw = zeros_aligned(dxp, B)
-        logp = zeros_aligned(Kp, B)
-        mx = np.empty(B)
-        total = np.empty(B)
-        w_block = np.zeros(B)
-        part = np.empty((Kp, Fp))
-        part_xx = np.empty((dxp, dxx))
-        Y = zeros_aligned(dxp, B)
+        xw = zeros_aligned_like(dxp, B, block_like)
+        logp = zeros_aligned_like(Kp, B, block_like)
+        mx = np.empty(B, dtype)
+        total = np.empty(B, dtype)
+        w_block = np.zeros(B, dtype)
+        part = np.empty((Kp, Fp), dtype)
+        part_xx = np.empty((dxp, dxx), dtype)
+        Y = zeros_aligned_like(dxp, B, block_like)
         ll_g = 0.0
         for b in range(b0, b1):
             start = b * B
@@ -120,7 +132,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
             for k in range(K):
                 row = logp[k]
                 for r in range(B):
-                    row[r] = exp_nonpositive(row[r] - mx[r])
+                    row[r] = exp_nonpositive_in(row[r] - mx[r])
                 _prefetch_rows(X, stop, min(n, stop + B), k, K)
             _column_sums(logp, K, total)
             for r in range(B):
@@ -130,7 +142,7 @@ def estep_stats(X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_
                 w_block[r] = w
             if weighted:
                 for r in range(m):
-                    ll_g += w_block[r] * (mx[r] + np.log(total[r]))
+                    ll_g += np.float64(w_block[r]) * (np.float64(mx[r]) + np.log(total[r]))
             else:
                 ll_g += _sum_log_plus(mx, total, m)
             for r in range(B):
@@ -163,7 +175,7 @@ def resp_stats(
     use_labels = labels.shape[0] > 0
     K = resp.shape[1]
     F = n_features_t
-    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
+    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size, 8)
     n_blocks, n_groups = block_layout(n, B, n_groups)
     dxx = d if kind == TIED else 0
     dxp = dp if kind == TIED else 0

@@ -111,7 +111,7 @@ def estep_stats(
     """
     n, d = X.shape
     F, K = W.shape
-    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size)
+    Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size, 8)
     Wp = np.zeros((Fp, Kp))
     Wp[:F, :K] = W
     Wt = np.ascontiguousarray(Wp.T)
