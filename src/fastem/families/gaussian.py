@@ -463,13 +463,14 @@ class GaussianFamily:
         U = params.precisions_cholesky
         log_det = np.broadcast_to(log_det_cholesky(U, self.covariance_type, D), (K,))
         log_det = np.array(log_det, dtype=np.float64)  # writable, see _missing_args
-        means = np.ascontiguousarray(params.means, dtype=np.float64)
+        # Fresh writable copies: one kernel type whatever the parameters' flags.
+        means = np.array(params.means, dtype=np.float64, order="C")
         if self.covariance_type in ("full", "tied"):
             factors = U if self.covariance_type == "full" else np.repeat(U[None], K, axis=0)
             out = gk.log_prob_cholesky(
                 X,
                 means,
-                np.ascontiguousarray(factors),
+                np.array(factors, dtype=np.float64, order="C"),
                 log_det,
                 self.block_size,
                 row_groups(X.shape[0]),
@@ -480,7 +481,7 @@ class GaussianFamily:
             out = gk.log_prob_diagonal(
                 X,
                 means,
-                np.ascontiguousarray(factors),
+                np.array(factors, dtype=np.float64, order="C"),
                 log_det,
                 self.block_size,
                 row_groups(X.shape[0]),
@@ -547,7 +548,7 @@ class GaussianFamily:
                 X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
             )
             return ColumnMoments.from_sums(origin, weight, s1, s2, n_missing=int(n_missing))
-        origin = np.asarray(X[0], dtype=np.float64)
+        origin = np.array(X[0], dtype=np.float64)  # writable: one kernel type
         weight, s1, s2 = gk.column_moments(
             X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
         )

@@ -22,7 +22,7 @@ from ..kernels import gaussian as gk
 from ..kernels import kmeans as kk
 from ..kernels import kmeans_distances as kd
 from ..kernels._simd import wide_vectors
-from ._common import matmul_path, rows_as_kernel_views
+from ._common import kernel_view, matmul_path, rows_as_kernel_views
 
 #: K * D up to which, on CPUs without wide vectors, the product runs in the
 #: fused register tiles of the k-means kernel (``MATMUL_LOOPS``: no product
@@ -160,9 +160,12 @@ def lloyd_pass(
                 part if total is None else tuple(a + b for a, b in zip(total, part, strict=True))
             )
         return total
-    C = np.ascontiguousarray(centers, dtype=np.float64)
+    # One argument type per dtype (see kernel_view): read-only rows and weights,
+    # fresh writable copies of the small arrays whatever the caller passed.
+    X, sample_weight = kernel_view(X), kernel_view(sample_weight)
+    C = np.array(centers, dtype=np.float64, order="C")
     K, D = C.shape
-    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    shift = np.array(shift, dtype=np.float64, order="C")
     Cs = np.ascontiguousarray(C - shift)
     cn = np.einsum("kd,kd->k", Cs, Cs)
     bmax2 = float(cn.max())
@@ -246,7 +249,7 @@ def sq_distances(X, points):
     padded[:m] = points
     out = np.empty((X.shape[0], m))
     kd.sq_distances(
-        X,
+        kernel_view(X),
         padded,
         out,
         kk.block_rows(D, 0, settings.kmeans_block_rows),
@@ -350,7 +353,7 @@ class KMeansFamily:
                 part = KMeansFamily.column_moments(dense, w)
                 total = part if total is None else total + part
             return total
-        origin = np.asarray(X[0], dtype=np.float64)
+        origin = np.array(X[0], dtype=np.float64)  # writable: one kernel type
         weight, s1, s2 = gk.column_moments(
             X, sample_weight, origin, settings.kmeans_block_rows, row_groups(X.shape[0])
         )
