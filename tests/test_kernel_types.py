@@ -78,3 +78,21 @@ def test_prediction_compiles_once_whatever_the_flags_of_the_parameters():
         for Xv, mv, uv in _flag_mixes(X, means, prec_chol):
             params = GaussianParams(weights, mv, covariances, uv)
             assert _compiles_nothing_new(kernel, family.log_prob, Xv, params)
+
+
+def test_bernoulli_passes_compile_once_whatever_the_flags():
+    from fastem.families.bernoulli import BernoulliFamily
+    from fastem.kernels import bernoulli as bk
+
+    rng = np.random.default_rng(3)
+    X = (rng.uniform(size=(40, 5)) < 0.5).astype(np.float64)
+    X[::7, 1] = np.nan  # rows with missing entries: taken and augmented inside
+    family = BernoulliFamily(2, 5)
+    W = rng.normal(size=(5, 2))
+    c = np.zeros(2)
+    w = rng.uniform(0.5, 2.0, 40)
+    family.scores(X, W, c)
+    family.stats(X, w, W, c, bk.SOFT)
+    for Xv, Wv, wv in _flag_mixes(X, W, w):
+        assert _compiles_nothing_new(bk.dense_scores, family.scores, Xv, Wv, c)
+        assert _compiles_nothing_new(bk.dense_stats, family.stats, Xv, wv, Wv, c, bk.SOFT)

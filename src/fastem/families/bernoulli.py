@@ -69,7 +69,7 @@ from .._stats import ColumnMoments, SufficientStats
 from ..kernels import bernoulli as bk
 from ..kernels import bernoulli_csr as bk_csr
 from ..kernels import bernoulli_missing as bk_missing
-from ._common import matmul_path, rows_as_kernel_views
+from ._common import kernel_view, matmul_path, rows_as_kernel_views
 from .binary import BinaryCSR
 
 #: Floor of ``log mu`` and ``log(1 - mu)`` in the parameters handed to the kernels:
@@ -273,13 +273,17 @@ class BernoulliFamily:
 
     # -- one pass of the kernels --------------------------------------------------------
     def _kernel_stats(self, X, sample_weight, W, c, mode, resp, augmented=False):
+        # Rows taken or augmented here are fresh writable arrays: read-only views
+        # (and a fresh copy of W) give each kernel one argument type per dtype.
+        sample_weight = kernel_view(sample_weight)
+        W = np.array(W, dtype=np.float64, order="C")
         if isinstance(X, BinaryCSR):
             return bk_csr.csr_stats(
                 X.indptr, X.indices, sample_weight, W, c, resp, mode, self._n_groups(X)
             )
         block_size, path = self._layout(augmented)
         return bk.dense_stats(
-            X, sample_weight, W, c, resp, mode, block_size, self._n_groups(X), path
+            kernel_view(X), sample_weight, W, c, resp, mode, block_size, self._n_groups(X), path
         )
 
     def stats(self, X, sample_weight, W, c, mode, resp=None, W_missing=None):
@@ -350,17 +354,18 @@ class BernoulliFamily:
         indicators; ``W_missing`` zeros when not given) and take no value of
         ``W`` at their missing entries.
         """
-        c = np.ascontiguousarray(c, dtype=np.float64)
-        W = np.ascontiguousarray(W, dtype=np.float64)
+        c = np.array(c, dtype=np.float64, order="C")
+        W = np.array(W, dtype=np.float64, order="C")  # writable: one kernel type
         if isinstance(X, BinaryCSR):
             return bk_csr.csr_scores(X.indptr, X.indices, W, c, self._n_groups(X))
         split = missing_split(X)
         if split is None:
             return bk.dense_scores(X, W, c, self.block_size, self._n_groups(X), self.matmul_path)
         complete, incomplete, augmented = split
+        augmented = kernel_view(augmented)
         out = np.empty((X.shape[0], c.shape[0]))
         if complete.size:
-            Xc = X[complete]
+            Xc = kernel_view(X[complete])
             out[complete] = bk.dense_scores(
                 Xc, W, c, self.block_size, self._n_groups(Xc), self.matmul_path
             )
