@@ -12,10 +12,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._simd import exp_nonpositive
-
-_I32 = ir.IntType(32)
-_LOG2E = 1.4426950408889634
+from ._simd import _I32, _LOG2E, exp_nonpositive
 
 
 @intrinsic

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from ._exp32 import exp_nonpositive_in
 from ._gaussian_features import TIED
 from ._gemm import (
     COMPONENT_TILE,
@@ -25,6 +26,7 @@ from ._gemm import (
 )
 from ._gemm4 import gemm_nt4, gemm_tn4
 from ._gemm8 import gemm_nt, gemm_tn
+from ._rows import _prefetch_rows
 
 
 @njit(cache=True)
@@ -173,6 +175,45 @@ def _column_sums(logp, K, total):
         row = logp[k]
         for r in range(B):
             total[r] += row[r]
+
+
+@njit(cache=True)
+def _responsibilities(X, p0, p1, logp, mx, total, w_block, m, K, weighted, ll):
+    """Weighted responsibilities in ``logp`` from log-densities less their row maxima ``mx``.
+
+    The exponentials (rows ``p0:p1`` of ``X``, the next block, are prefetched
+    a part between components), the column sums, then ``logp[k] *= w / sum``
+    with the padding components zeroed.  ``w_block`` holds the block's
+    weights (zero past its ``m`` rows).  Returns ``ll`` plus the block's
+    weighted log-likelihood, added row by row.  The complete and NaN E-steps
+    share it, so that a block without NaN gives the same bits in both.
+    """
+    B = mx.shape[0]
+    # Exponentials first, sums after: with the running sum in the same loop LLVM
+    # keeps the polynomial exp scalar.  The prefetch lets the next block's rows
+    # arrive during the products instead of stalling the next fill.
+    for k in range(K):
+        row = logp[k]
+        for r in range(B):
+            row[r] = exp_nonpositive_in(row[r] - mx[r])
+        _prefetch_rows(X, p0, p1, k, K)
+    _column_sums(logp, K, total)
+    if weighted:
+        for r in range(m):
+            ll += np.float64(w_block[r]) * (np.float64(mx[r]) + np.log(total[r]))
+    else:
+        ll += _sum_log_plus(mx, total, m)
+    for r in range(B):
+        total[r] = w_block[r] / total[r]
+    for k in range(K):
+        row = logp[k]
+        for r in range(B):
+            row[r] *= total[r]
+    # Padding components carry no responsibility, whatever their products held.
+    for k in range(K, logp.shape[0]):
+        for r in range(B):
+            logp[k, r] = 0.0
+    return ll
 
 
 @njit(cache=True)

@@ -7,21 +7,17 @@ log-densities and the responsibilities of the rows missing each coordinate
 summed (see :mod:`.gaussian_missing`).
 """
 
-import numpy as np
 from numba import njit
 from numba.extending import overload
 
 from ._gaussian_block import (
     _accumulate,
-    _column_sums,
     _product_tn,
+    _responsibilities,
     _subtract_tied_quadratic,
-    _sum_log_plus,
     _zero_padding_and_max,
 )
 from ._gaussian_features import DIAG, SPHERICAL, TIED
-from ._rows import _prefetch_rows
-from ._simd import exp_nonpositive
 
 
 def _rows_source(X, Xc, start, stop):
@@ -215,28 +211,9 @@ def _block_rows(
     if n_cells > 0:
         _drop_missing_terms(cell_row, cell_col, n_cells, W_missing, logp, scratch)
     _zero_padding_and_max(logp, m, K, mx)
-    for k in range(K):
-        row = logp[k]
-        for r in range(B):
-            row[r] = exp_nonpositive(row[r] - mx[r])
-        _prefetch_rows(X, p0, p1, k, K)
-    _column_sums(logp, K, total)
     for r in range(B):
         w_block[r] = wc[r] if r < m else 0.0
-    if weighted:
-        for r in range(m):
-            ll += w_block[r] * (mx[r] + np.log(total[r]))
-    else:
-        ll += _sum_log_plus(mx, total, m)
-    for r in range(B):
-        total[r] = w_block[r] / total[r]
-    for k in range(K):
-        row = logp[k]
-        for r in range(B):
-            row[r] *= total[r]
-    for k in range(K, logp.shape[0]):
-        for r in range(B):
-            logp[k, r] = 0.0
+    ll = _responsibilities(X, p0, p1, logp, mx, total, w_block, m, K, weighted, ll)
     if n_cells > 0:
         _count_missing(cell_row, cell_col, n_cells, logp, missing_resp, scratch)
     _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc_g, part_xx, acc_xx_g)

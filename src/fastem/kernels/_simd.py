@@ -40,6 +40,7 @@ LANES = 8
 _DOUBLE = ir.DoubleType()
 _VECTOR = ir.VectorType(_DOUBLE, LANES)
 _I32 = ir.IntType(32)
+_FLOAT64 = np.empty(0)
 
 
 class VecType(types.Type):
@@ -526,14 +527,6 @@ _high4 = _interleave((4, 5, 6, 7, 12, 13, 14, 15), "High halves of a and b.")
 
 
 @njit(cache=True)
-def zeros_aligned_like(rows, cols, like):
-    """:func:`zeros_aligned` in the dtype of the array ``like`` (float32 or float64)."""
-    buffer = np.zeros(rows * cols + 64 // like.itemsize, like.dtype)
-    skip = ((-buffer.ctypes.data) % 64) // like.itemsize
-    return buffer[skip : skip + rows * cols].reshape((rows, cols))
-
-
-@njit(cache=True)
 def zeros_aligned(rows, cols):
     """A C-contiguous float64 (rows, cols) array of zeros starting on a 64-byte line.
 
@@ -542,8 +535,14 @@ def zeros_aligned(rows, cols):
     load-bound kernels such as ``gemm_nt``.  Rows stay aligned when ``cols``
     is a multiple of 8.
     """
-    buffer = np.zeros(rows * cols + LANES)
-    skip = ((-buffer.ctypes.data) % 64) // 8
+    return zeros_aligned_like(rows, cols, _FLOAT64)
+
+
+@njit(cache=True)
+def zeros_aligned_like(rows, cols, like):
+    """:func:`zeros_aligned` in the dtype of the array ``like`` (float32 or float64)."""
+    buffer = np.zeros(rows * cols + 64 // like.itemsize, like.dtype)
+    skip = ((-buffer.ctypes.data) % 64) // like.itemsize
     return buffer[skip : skip + rows * cols].reshape((rows, cols))
 
 

@@ -20,15 +20,13 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import block_layout, group_bounds
-from ._exp32 import exp_nonpositive_in
 from ._gaussian_block import (
     _accumulate,
-    _column_sums,
     _padded_shapes,
     _product_tn,
     _reduce_groups,
+    _responsibilities,
     _subtract_tied_quadratic,
-    _sum_log_plus,
     _zero_padding_and_max,
 )
 from ._gaussian_features import TIED, _fill_features
@@ -42,7 +40,7 @@ from ._gemm import (
 )
 from ._gemm4 import gemm_tn4
 from ._gemm8 import gemm_tn
-from ._rows import _prefetch_rows, _transpose_shifted
+from ._rows import _transpose_shifted
 from ._simd import zeros_aligned, zeros_aligned_like
 
 
@@ -125,36 +123,14 @@ def estep_stats(
             if kind == TIED:
                 _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K)
             _zero_padding_and_max(logp, m, K, mx)
-            # Exponentials first, sums after: with the running sum in the same loop
-            # LLVM keeps the polynomial exp scalar.  Between components, a K-th
-            # of the next block's rows is prefetched, so that they arrive during
-            # the products instead of stalling the next fill.
-            for k in range(K):
-                row = logp[k]
-                for r in range(B):
-                    row[r] = exp_nonpositive_in(row[r] - mx[r])
-                _prefetch_rows(X, stop, min(n, stop + B), k, K)
-            _column_sums(logp, K, total)
             for r in range(B):
                 w = 0.0
                 if r < m:
                     w = sample_weight[start + r] if weighted else 1.0
                 w_block[r] = w
-            if weighted:
-                for r in range(m):
-                    ll_g += np.float64(w_block[r]) * (np.float64(mx[r]) + np.log(total[r]))
-            else:
-                ll_g += _sum_log_plus(mx, total, m)
-            for r in range(B):
-                total[r] = w_block[r] / total[r]
-            for k in range(K):
-                row = logp[k]
-                for r in range(B):
-                    row[r] *= total[r]
-            # Padding components carry no responsibility, whatever their products held.
-            for k in range(K, Kp):
-                for r in range(B):
-                    logp[k, r] = 0.0
+            ll_g = _responsibilities(
+                X, stop, min(n, stop + B), logp, mx, total, w_block, m, K, weighted, ll_g
+            )
             _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
         ll[g] = ll_g
     return _reduce_groups(acc, acc_xx, ll, K, F)
