@@ -171,3 +171,39 @@ def test_dask_dataframe_unseen_level_on_the_workers(table, in_memory):
             rtol=1e-12,
             atol=1e-15,
         )
+
+
+def _most_held_by_the_reader(path, rows):
+    """The most pyarrow memory held while reading ``path`` by batches, in batches."""
+    import time
+
+    from fastem._file_sources import parquet_tables
+
+    held = []
+    start = pa.total_allocated_bytes()
+    n_rows = 0
+    for batch in parquet_tables(path, rows)():
+        n_rows += batch.num_rows
+        time.sleep(0.005)  # the consumer is slower than the reader, as a fit is
+        held.append(pa.total_allocated_bytes() - start)
+    return n_rows, max(held) / (rows * 8 * 8)
+
+
+def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path):
+    """The reader holds a few batches whatever the file's length (bounded private memory).
+
+    pyarrow's threaded scanner reads row groups ahead of a slow consumer beyond
+    its ``batch_readahead``, until it holds a share of the whole file (that was
+    the memory of a 20,000,000-row fit growing by a GiB); the reader must not.
+    """
+    rows = 4096
+    held = {}
+    for groups in (48, 192):
+        rng = np.random.default_rng(groups)
+        path = tmp_path / f"{groups}.parquet"
+        columns = {f"x{j}": rng.normal(size=rows * groups) for j in range(8)}
+        pq.write_table(pa.table(columns), path, row_group_size=rows)
+        n_rows, held[groups] = _most_held_by_the_reader(path, rows)
+        assert n_rows == rows * groups
+    assert held[192] < 32, held
+    assert held[192] < 1.5 * held[48] + 4, held

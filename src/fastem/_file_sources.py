@@ -123,14 +123,19 @@ def parquet_tables(path, batch_rows):
     dataset = ds.dataset(path, format="parquet")
 
     def tables():
-        # Without pre-buffering and with a readahead of a batch or two: pyarrow's
-        # defaults buffer a file's column chunks ahead, so the memory held grew
-        # with the file instead of staying that of a few batches.
+        # Without pre-buffering, with a readahead of a batch or two, and on the
+        # calling thread: pyarrow's defaults buffer a file's column chunks ahead,
+        # and its threaded scanner keeps decoding row groups ahead of a consumer
+        # slower than itself (every fit) past batch_readahead, so the memory held
+        # grew with the file instead of staying that of a few batches. Reading
+        # on the calling thread costs a fit nothing: the E-step, not the
+        # decoding, sets its pace.
         batches = dataset.to_batches(
             batch_size=int(batch_rows),
             batch_readahead=2,
             fragment_readahead=1,
             fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+            use_threads=False,
         )
         for batch in batches:
             if batch.num_rows:
