@@ -96,3 +96,32 @@ def block_layout(n_rows, block_size, n_groups):
 def group_bounds(n_blocks, n_groups, g):
     """Blocks ``[start, stop)`` owned by row group ``g`` (fixed, so sums are reproducible)."""
     return (g * n_blocks) // n_groups, ((g + 1) * n_blocks) // n_groups
+
+
+@njit(cache=True)
+def column_sums(scores, K, total):
+    """``total[r]`` = sum over the first ``K`` rows of the block ``scores[k, r]``."""
+    B = total.shape[0]
+    row = scores[0]
+    for r in range(B):
+        total[r] = row[r]
+    for k in range(1, K):
+        row = scores[k]
+        for r in range(B):
+            total[r] += row[r]
+
+
+@njit(cache=True)
+def normalise_columns(scores, K, total, w_block):
+    """``scores[k, r] *= w_block[r] / total[r]`` for the first ``K`` rows (``total`` overwritten).
+
+    The last step of a block's responsibilities, whose column sums ``total``
+    are of the exponentials in ``scores``.
+    """
+    B = total.shape[0]
+    for r in range(B):
+        total[r] = w_block[r] / total[r]
+    for k in range(K):
+        row = scores[k]
+        for r in range(B):
+            row[r] *= total[r]

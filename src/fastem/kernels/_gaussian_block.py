@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from ._common import column_sums, normalise_columns
 from ._exp32 import exp_nonpositive_in
 from ._gaussian_features import TIED
 from ._gemm import (
@@ -165,19 +166,6 @@ def _zero_padding_and_max(logp, m, K, mx):
 
 
 @njit(cache=True)
-def _column_sums(logp, K, total):
-    """``total[r]`` = sum over the ``K`` components of ``logp[k, r]``."""
-    B = total.shape[0]
-    row = logp[0]
-    for r in range(B):
-        total[r] = row[r]
-    for k in range(1, K):
-        row = logp[k]
-        for r in range(B):
-            total[r] += row[r]
-
-
-@njit(cache=True)
 def _responsibilities(X, p0, p1, logp, mx, total, w_block, m, K, weighted, ll):
     """Weighted responsibilities in ``logp`` from log-densities less their row maxima ``mx``.
 
@@ -197,18 +185,13 @@ def _responsibilities(X, p0, p1, logp, mx, total, w_block, m, K, weighted, ll):
         for r in range(B):
             row[r] = exp_nonpositive_in(row[r] - mx[r])
         _prefetch_rows(X, p0, p1, k, K)
-    _column_sums(logp, K, total)
+    column_sums(logp, K, total)
     if weighted:
         for r in range(m):
             ll += np.float64(w_block[r]) * (np.float64(mx[r]) + np.log(total[r]))
     else:
         ll += _sum_log_plus(mx, total, m)
-    for r in range(B):
-        total[r] = w_block[r] / total[r]
-    for k in range(K):
-        row = logp[k]
-        for r in range(B):
-            row[r] *= total[r]
+    normalise_columns(logp, K, total, w_block)
     # Padding components carry no responsibility, whatever their products held.
     for k in range(K, logp.shape[0]):
         for r in range(B):

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._common import block_layout, group_bounds
+from ._common import block_layout, column_sums, group_bounds, normalise_columns
 from ._gemm import MATMUL_TILED, MATMUL_TILED4, ROW_TILE, round_up
 from ._gemm4 import gemm_nt4, gemm_tn4
 from ._gemm8 import gemm_tn
@@ -371,21 +371,10 @@ def _finish_columns(St, c, w_block, m, hard, mx, total):
         row = St[k]
         for r in range(B):
             row[r] = exp_nonpositive(row[r] - mx[r])
-    row = St[0]
-    for r in range(B):
-        total[r] = row[r]
-    for k in range(1, K):
-        row = St[k]
-        for r in range(B):
-            total[r] += row[r]
+    column_sums(St, K, total)
     for r in range(m):
         ll += w_block[r] * (mx[r] + np.log(total[r]))
-    for r in range(B):
-        total[r] = w_block[r] / total[r]
-    for k in range(K):
-        row = St[k]
-        for r in range(B):
-            row[r] *= total[r]
+    normalise_columns(St, K, total, w_block)
     return ll
 
 
