@@ -10,6 +10,7 @@ summed (see :mod:`.gaussian_missing`).
 from numba import njit
 from numba.extending import overload
 
+from ._common import column_sums
 from ._gaussian_block import (
     _accumulate,
     _product_tn,
@@ -55,7 +56,7 @@ def _find_missing(m, kind, xs, T, flags, cell_row, cell_col):
     from opposite overflows: that row is only read for nothing). The sums are
     branch-free passes over the block that vectorise (spherical: its squared
     norms alone); only the rows they flag are then read cell by cell.
-    ``flags`` (m,) is float64 scratch. Returns the number of cells.
+    ``flags`` (block,) is float64 scratch. Returns the number of cells.
     """
     d = xs.shape[0]
     if kind == SPHERICAL:
@@ -63,13 +64,7 @@ def _find_missing(m, kind, xs, T, flags, cell_row, cell_col):
         for r in range(m):
             flags[r] = norm[r]
     else:
-        a = xs[0]
-        for r in range(m):
-            flags[r] = a[r]
-        for j in range(1, d):
-            a = xs[j]
-            for r in range(m):
-                flags[r] += a[r]
+        column_sums(xs, d, flags)
     nc = 0
     for r in range(m):
         if flags[r] != flags[r]:
