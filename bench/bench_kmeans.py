@@ -15,7 +15,7 @@ Smoke sizes by default (so CI keeps this code alive); the issue's sizes with
   once (validation, the data moments, the final assignment) cancels.
   Rounds alternate between the libraries and the medians are reported. The
   rate is ``2 N D K`` flops per iteration (the distance product, which fastem
-  runs in float32 except on the 512-bit tiles) as a share of the machine's
+  runs in float32) as a share of the machine's
   float64 GEMM peak (the float32 peak is twice it). faiss's ``Kmeans``
   (float32 only, all rows: ``max_points_per_centroid`` raised) runs beside
   them where it imports.

@@ -18,7 +18,6 @@ from fastem._settings import override
 from fastem.families import _float32_blocks as f32
 from fastem.families.gaussian import GaussianFamily, GaussianParams
 from fastem.kernels._exp32 import exp_nonpositive32_array
-from fastem.kernels._gemm import MATMUL_TILED
 from matmul_paths import GAUSSIAN_PATHS, pinned_matmul_path
 from synthetic import make_blobs
 
@@ -42,8 +41,7 @@ def test_float32_rows_take_float32_blocks_while_the_means_are_near_the_centre(co
     X32 = np.zeros((4, 3), np.float32)
     near, params = _family_and_params(covariance_type, 10.0)
     W = near.natural_weights(params)
-    auto = np.float64 if near.matmul_path == MATMUL_TILED else np.float32
-    assert f32.block_dtype(near, X32, params, W) == auto
+    assert f32.block_dtype(near, X32, params, W) == np.float32
     assert f32.block_dtype(near, X32.astype(np.float64), params, W) == np.float64
     with override(float32_blocks="never"):
         assert f32.block_dtype(near, X32, params, W) == np.float64
@@ -53,7 +51,7 @@ def test_float32_rows_take_float32_blocks_while_the_means_are_near_the_centre(co
     W = far.natural_weights(params)
     assert f32.block_dtype(far, X32, params, W) == np.float64
     with override(float32_block_max_offset=2e4):
-        assert f32.block_dtype(far, X32, params, W) == auto
+        assert f32.block_dtype(far, X32, params, W) == np.float32
     with override(float32_blocks="always"):
         assert f32.block_dtype(far, X32, params, W) == np.float32
 

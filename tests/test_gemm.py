@@ -83,9 +83,9 @@ def _weights(values, layout):
     return window
 
 
-def _guarded_rows(values):
-    """A C-contiguous copy of ``values`` framed by a row of NaN above and below."""
-    full = np.full((values.shape[0] + 2, values.shape[1]), np.nan)
+def _guarded_rows(values, dtype=np.float64):
+    """A C-contiguous ``dtype`` copy of ``values`` framed by a row of NaN above and below."""
+    full = np.full((values.shape[0] + 2, values.shape[1]), np.nan, dtype=dtype)
     full[1:-1] = values
     return full, full[1:-1]
 
@@ -104,8 +104,8 @@ def _bound(a, b, n_terms):
 def _run_tn(W, T):
     """``gemm_tn`` into a NaN-framed output; checks the frame and that it wrote everything."""
     K, B = W.shape[1], T.shape[1]
-    T_full, T_view = _guarded_rows(T)
-    out_full, out = _guarded_rows(np.full((K, B), np.nan))
+    T_full, T_view = _guarded_rows(T, T.dtype)
+    out_full, out = _guarded_rows(np.full((K, B), np.nan), T.dtype)
     gemm_tn(W, T_view, out)
     assert np.all(np.isnan(out_full[[0, -1]])), "wrote outside out"
     assert np.all(np.isfinite(out)), "left entries of out unwritten (or read a guard)"
@@ -115,9 +115,9 @@ def _run_tn(W, T):
 
 def _run_nt(R, T):
     K, F = R.shape[0], T.shape[0]
-    _, R_view = _guarded_rows(R)
-    _, T_view = _guarded_rows(T)
-    out_full, out = _guarded_rows(np.full((K, F), np.nan))
+    _, R_view = _guarded_rows(R, T.dtype)
+    _, T_view = _guarded_rows(T, T.dtype)
+    out_full, out = _guarded_rows(np.full((K, F), np.nan), T.dtype)
     gemm_nt(R_view, T_view, out)
     assert np.all(np.isnan(out_full[[0, -1]])), "wrote outside out"
     assert np.all(np.isfinite(out)), "left entries of out unwritten (or read a guard)"
@@ -218,6 +218,79 @@ def test_products_do_not_depend_on_the_order_of_calls():
     first = _run_nt(R, T)
     _run_nt(rng.random((4, 16)), rng.standard_normal((5, 16)))
     np.testing.assert_array_equal(_run_nt(R, T), first)
+
+
+# -- the 512-bit tiles in sixteen float32 lanes ---------------------------------------------
+EPS32 = np.finfo(np.float32).eps
+# Rows in vectors of 16 lanes: 1 and 2 vectors take the tail tiles only, 3 and 33
+# full tiles only, 4 and 7 both.
+ROWS32 = [16 * v for v in (1, 2, 3, 4, 7, 33)]
+
+
+def test_gemm_tn_in_float32_lanes_matches_numpy():
+    # Any order of n float32 products is within (n + 1) eps32 sum |w||t| of the exact
+    # value, which the float64 reference is far closer to.
+    rng = np.random.default_rng(7)
+    for F in TN_FEATURES:
+        for B in ROWS32:
+            T = (rng.standard_normal((F, B)) * 10.0 ** rng.uniform(-3, 3, (F, 1))).astype(
+                np.float32
+            )
+            for K in TN_COMPONENTS:
+                W = rng.standard_normal((F, K)).astype(np.float32)
+                got = _run_tn(W, T)
+                W64, T64 = W.astype(np.float64), T.astype(np.float64)
+                bound = (F + 1) * EPS32 * (np.abs(W64.T) @ np.abs(T64))
+                assert np.all(np.abs(got - W64.T @ T64) <= bound), (F, K, B)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "uint8"])
+def test_gemm_tn_in_float32_lanes_is_exact_on_integers(dtype):
+    # Integer-valued sums below 2**24 are exact in float32 in any order; W of another
+    # dtype is cast element by element.
+    rng = np.random.default_rng(8)
+    for F in TN_FEATURES:
+        for B in ROWS32:
+            T = rng.integers(-30, 31, (F, B)).astype(np.float32)
+            for K in TN_COMPONENTS:
+                if dtype == "uint8":
+                    values = rng.integers(0, 30, (F, K), dtype=np.uint8)
+                else:
+                    values = rng.integers(-30, 31, (F, K)).astype(np.float64)
+                got = _run_tn(values, T)
+                np.testing.assert_array_equal(got, (values.T.astype(np.float64) @ T))
+
+
+def test_gemm_nt_in_float32_lanes_matches_numpy():
+    rng = np.random.default_rng(9)
+    for K in NT_COMPONENTS:
+        for B in ROWS32:
+            R = rng.random((K, B)).astype(np.float32)
+            for F in NT_FEATURES:
+                T = (rng.standard_normal((F, B)) * 10.0 ** rng.uniform(-3, 3, (F, 1))).astype(
+                    np.float32
+                )
+                got = _run_nt(R, T)
+                R64, T64 = R.astype(np.float64), T.astype(np.float64)
+                bound = (B + 1) * EPS32 * (np.abs(R64) @ np.abs(T64.T))
+                assert np.all(np.abs(got - R64 @ T64.T) <= bound), (K, F, B)
+
+
+def test_gemm_nt_in_float32_lanes_is_exact_on_integers():
+    rng = np.random.default_rng(10)
+    for K in NT_COMPONENTS:
+        for B in ROWS32:
+            R = rng.integers(0, 10, (K, B)).astype(np.float32)
+            for F in NT_FEATURES:
+                T = rng.integers(-30, 31, (F, B)).astype(np.float32)
+                np.testing.assert_array_equal(
+                    _run_nt(R, T), R.astype(np.float64) @ T.T.astype(np.float64)
+                )
+
+
+def test_gemm_tn_rejects_mixed_precisions_at_compile_time():
+    with pytest.raises((TypeError, TypingError)):
+        gemm_tn(np.ones((3, 4)), np.ones((3, 16), np.float32), np.empty((4, 16)))
 
 
 # -- path choice and padding helpers --------------------------------------------------------

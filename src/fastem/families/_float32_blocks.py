@@ -24,7 +24,6 @@ import numpy as np
 from scipy import linalg
 
 from .._settings import settings
-from ..kernels import _gemm
 
 #: Share of a component's expected weight in a chunk below which the chunk's
 #: statistics of that component are not checked: whatever their rounding, they
@@ -53,16 +52,13 @@ def block_dtype(family, X, params, W):
     within ``settings.float32_block_max_offset`` of the shift (see the module
     docstring) and the natural parameters ``W`` fit in float32; float64
     otherwise, and for float64 rows.  ``settings.float32_blocks`` forces
-    either ("always"/"never"); "auto" also keeps float64 blocks on the
-    eight-lane (AVX-512) path, whose tiles are float64.
+    either ("always"/"never").
     """
     mode = settings.float32_blocks
     if X.dtype != np.float32 or mode == "never":
         return np.float64
     if mode == "always":
         return np.float32
-    if family.matmul_path == _gemm.MATMUL_TILED:
-        return np.float64
     finite = W[np.isfinite(W)]
     if finite.size and not np.max(np.abs(finite)) < np.finfo(np.float32).max:
         return np.float64

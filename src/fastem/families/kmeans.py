@@ -75,10 +75,10 @@ def product_choice(n_features, n_clusters, single=None):
     fused loops up to :data:`FUSED_MAX_WORK` and BLAS beyond (the fused
     loops rank the centres inside their register tiles, which the 256-bit
     tiles of ``_gemm``, forced with "tiled4", cannot). The product runs in
-    float32 (``single`` None or True) except on the 512-bit tiles, which are
-    float64 only: it only ranks the centres (near-ties are decided by direct
-    distances, see :func:`fastem.kernels.kmeans.tie_margin`), and twice the
-    lanes per vector halve its cost.
+    float32 unless ``single`` is False: it only ranks the centres (near-ties
+    are decided by direct distances, see
+    :func:`fastem.kernels.kmeans.tie_margin`), and twice the lanes per vector
+    halve its cost.
     """
     if settings.matmul_path == "auto":
         if wide_vectors():
@@ -91,7 +91,7 @@ def product_choice(n_features, n_clusters, single=None):
         path = matmul_path(n_features, n_clusters)
     if single is None:
         single = True
-    return path, bool(single) and path != _gemm.MATMUL_TILED
+    return path, bool(single)
 
 
 def lloyd_pass(

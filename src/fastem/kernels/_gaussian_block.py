@@ -9,8 +9,7 @@ fused kernel".
 """
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from ._common import column_sums, normalise_columns
 from ._exp32 import exp_nonpositive_in
@@ -23,6 +22,7 @@ from ._gemm import (
     MATMUL_TILED,
     MATMUL_TILED4,
     ROW_TILE,
+    ROW_TILE32,
     round_up,
 )
 from ._gemm4 import gemm_nt4, gemm_tn4
@@ -72,37 +72,11 @@ def _sum_log_plus(mx, total, m):
     return s
 
 
-def _tiled8_tn(W, T, out):
-    """``out = W.T @ T`` on the eight-lane tiles (float32 blocks: the 256-bit ones)."""
-    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
-
-
-@overload(_tiled8_tn, inline="always")
-def _tiled8_tn_impl(W, T, out):
-    # The eight-lane tiles are float64 only; a float32 block takes the 256-bit
-    # tiles (eight float32 lanes), which every AVX-512 CPU also runs.
-    if T.dtype == types.float32:
-        return lambda W, T, out: gemm_tn4(W, T, out)
-    return lambda W, T, out: gemm_tn(W, T, out)
-
-
-def _tiled8_nt(R, T, out):
-    """``out = R @ T.T`` on the eight-lane tiles (float32 blocks: the 256-bit ones)."""
-    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
-
-
-@overload(_tiled8_nt, inline="always")
-def _tiled8_nt_impl(R, T, out):
-    if T.dtype == types.float32:
-        return lambda R, T, out: gemm_nt4(R, T, out)
-    return lambda R, T, out: gemm_nt(R, T, out)
-
-
 @njit(cache=True)
 def _product_tn(path, W, Wt, T, out):
     """``out = W.T @ T`` by ``path``; ``Wt`` is ``W.T`` contiguous (the BLAS and loop form)."""
     if path == MATMUL_TILED:
-        _tiled8_tn(W, T, out)
+        gemm_tn(W, T, out)
     elif path == MATMUL_TILED4:
         gemm_tn4(W, T, out)
     elif path == MATMUL_BLAS:
@@ -115,7 +89,7 @@ def _product_tn(path, W, Wt, T, out):
 def _product_nt(path, R, T, out):
     """``out = R @ T.T`` by ``path``."""
     if path == MATMUL_TILED:
-        _tiled8_nt(R, T, out)
+        gemm_nt(R, T, out)
     elif path == MATMUL_TILED4:
         gemm_nt4(R, T, out)
     elif path == MATMUL_BLAS:
@@ -223,9 +197,10 @@ TILE4_BLOCK_BYTES = 48 * 4096
 def _padded_shapes(path, n_features_t, n_components, n_features, block_size, itemsize):
     """Block shapes for ``path``: (features, components, tied rows, rows per block).
 
-    The eight-lane tiles need components in fours, features in sixes and rows
-    in 24s; the 256-bit tiles components in fours, features in fours and rows
-    in 24s (12 float64 rows and, for float32 blocks, 24), in blocks of at most
+    The 512-bit tiles need components in fours, features in sixes and rows in
+    three vectors (24 float64 rows, 48 float32); the 256-bit tiles components
+    in fours, features in fours and rows in 24s (12 float64 rows and, for
+    float32 blocks, 24), in blocks of at most
     :data:`TILE4_BLOCK_BYTES` of ``itemsize``-byte elements.  The padding is
     zero weights and zero rows, which add nothing.
     """
@@ -234,7 +209,7 @@ def _padded_shapes(path, n_features_t, n_components, n_features, block_size, ite
             round_up(n_features_t, FEATURE_TILE),
             round_up(n_components, COMPONENT_TILE),
             round_up(n_features, COMPONENT_TILE),
-            round_up(block_size, ROW_TILE),
+            round_up(block_size, ROW_TILE if itemsize == 8 else ROW_TILE32),
         )
     if path == MATMUL_TILED4:
         Fp = round_up(n_features_t, FEATURE_TILE4)

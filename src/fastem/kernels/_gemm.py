@@ -7,8 +7,8 @@ from responsibilities.  On this kind of shape (K of 4-64 by F of 10-200 by B of
 a few hundred) the OpenBLAS that SciPy ships runs far below the core's peak, and
 on CPUs it does not recognise (AMD Zen 5 among them) only with its 256-bit
 kernels, so the products also run on register tiles: those of :mod:`._gemm8`
-(eight-lane vectors, for AVX-512) and of :mod:`._gemm4` (256-bit vectors, for
-AVX2 + FMA).  :func:`matmul_path` picks the path for this CPU.
+(512-bit vectors, for AVX-512) and of :mod:`._gemm4` (256-bit vectors, for
+AVX2 + FMA), each in float64 or float32 lanes.  :func:`matmul_path` picks the path for this CPU.
 
 No tile checks bounds: row counts are multiples of 8 and, for ``gemm_nt``,
 component counts multiples of :data:`COMPONENT_TILE` (callers pad with zero
@@ -22,8 +22,12 @@ from numba import njit
 
 from ._simd import vector_bits
 
-#: Rows per tile of :func:`._gemm8.gemm_tn`: three eight-lane vectors.
+#: Rows per tile of :func:`._gemm8.gemm_tn`: three eight-lane float64 vectors.
 ROW_TILE = 24
+
+#: Rows per tile of :func:`._gemm8.gemm_tn` on float32 blocks: three sixteen-lane
+#: vectors (a multiple of :data:`ROW_TILE`).
+ROW_TILE32 = 48
 
 #: Components per tile of :func:`._gemm8.gemm_nt` (the padding unit of the component axis).
 COMPONENT_TILE = 4
@@ -39,7 +43,7 @@ ROW_TILE4 = 12
 FEATURE_TILE4 = 4
 
 #: How a fit kernel multiplies its blocks: plain loops (tiny products), BLAS,
-#: or the register tiles, on eight-lane vectors (``MATMUL_TILED``, :mod:`._gemm8`,
+#: or the register tiles, on 512-bit vectors (``MATMUL_TILED``, :mod:`._gemm8`,
 #: for AVX-512) or on 256-bit vectors (``MATMUL_TILED4``, four float64 lanes,
 #: :mod:`._gemm4`, for AVX2 + FMA).
 MATMUL_LOOPS = 0

@@ -1,12 +1,15 @@
-"""The eight-lane register tiles (``Vec8``, for AVX-512) of the block products.
+"""The 512-bit register tiles (AVX-512: 32 zmm registers) of the block products.
 
 - :func:`gemm_tn`: ``out = W.T @ T``, log-densities from natural parameters;
 - :func:`gemm_nt`: ``out = R @ T.T``, sufficient statistics from responsibilities.
 
-These loops keep a tile of 24 ``Vec8`` accumulators in registers through the
+These loops keep a tile of 24 vector accumulators in registers through the
 whole reduction and, with AVX-512, run much closer to the core's peak than
 BLAS on the fit kernels' block shapes (see :mod:`._gemm`, which also gives the
-units that callers pad their operands to: no tile checks bounds).
+units that callers pad their operands to: no tile checks bounds).  Every tile
+takes the lane type of ``T``: eight float64 lanes or sixteen float32 lanes
+(twice the multiply-adds per instruction), so one source serves both
+precisions.
 
 Sums run in a fixed order that does not depend on the thread count, so the
 results are reproducible; they differ from BLAS only by round-off.
@@ -14,25 +17,27 @@ results are reproducible; they differ from BLAS only by round-off.
 
 from numba import njit
 
-from ._gemm import ROW_TILE
-from ._simd import vfma, vload, vsplat, vstore, vsum, vzero
+from ._simd import lanes512, load512, splat512, vfma, vstore, vsum, zero512
 
 
 @njit(cache=True, nogil=True)
 def gemm_tn(W, T, out):
     """``out = W.T @ T`` for ``W`` (F, K) and ``T`` (F, B).
 
-    ``T`` and ``out`` (K, B) are C-contiguous float64 and ``B`` is a multiple of
-    8; ``W`` may have any real dtype and any layout (a transposed view gives
-    ``A @ T`` for ``A`` (K, F)), since its elements are read one at a time and
-    broadcast.  Tiles of 8 rows of ``out`` by 24 columns: per step of the
-    reduction three vector loads of ``T`` and eight broadcasts of ``W`` feed
-    24 FMAs.  Edges take narrower tiles.
+    ``T`` and ``out`` (K, B) are C-contiguous, both float64 or both float32, and
+    ``B`` is a multiple of the lanes (8 for float64, 16 for float32); ``W`` may
+    have any real dtype and any layout (a transposed view gives ``A @ T`` for
+    ``A`` (K, F)), since its elements are read one at a time and broadcast,
+    cast to ``T``'s dtype.  Tiles of 8 rows of ``out`` by 3 vectors: per step
+    of the reduction three vector loads of ``T`` and eight broadcasts of ``W``
+    feed 24 FMAs.  Edges take narrower tiles.
     """
     K = W.shape[1]
     B = T.shape[1]
-    wide = B - B % ROW_TILE
-    for b0 in range(0, wide, ROW_TILE):
+    n = lanes512(T)
+    step = 3 * n
+    wide = B - B % step
+    for b0 in range(0, wide, step):
         k0 = 0
         while k0 + 8 <= K:
             _tn_8x3(W, T, out, k0, b0)
@@ -42,7 +47,7 @@ def gemm_tn(W, T, out):
             k0 += 4
         for k in range(k0, K):
             _tn_1x3(W, T, out, k, b0)
-    for b0 in range(wide, B, 8):
+    for b0 in range(wide, B, n):
         k0 = 0
         while k0 + 8 <= K:
             _tn_8x1(W, T, out, k0, b0)
@@ -53,155 +58,158 @@ def gemm_tn(W, T, out):
 
 @njit(cache=True, nogil=True, inline="always")
 def _tn_8x3(W, T, out, k0, b0):
-    a00 = vzero()
-    a01 = vzero()
-    a02 = vzero()
-    a10 = vzero()
-    a11 = vzero()
-    a12 = vzero()
-    a20 = vzero()
-    a21 = vzero()
-    a22 = vzero()
-    a30 = vzero()
-    a31 = vzero()
-    a32 = vzero()
-    a40 = vzero()
-    a41 = vzero()
-    a42 = vzero()
-    a50 = vzero()
-    a51 = vzero()
-    a52 = vzero()
-    a60 = vzero()
-    a61 = vzero()
-    a62 = vzero()
-    a70 = vzero()
-    a71 = vzero()
-    a72 = vzero()
+    n = lanes512(T)
+    a00 = zero512(T)
+    a01 = zero512(T)
+    a02 = zero512(T)
+    a10 = zero512(T)
+    a11 = zero512(T)
+    a12 = zero512(T)
+    a20 = zero512(T)
+    a21 = zero512(T)
+    a22 = zero512(T)
+    a30 = zero512(T)
+    a31 = zero512(T)
+    a32 = zero512(T)
+    a40 = zero512(T)
+    a41 = zero512(T)
+    a42 = zero512(T)
+    a50 = zero512(T)
+    a51 = zero512(T)
+    a52 = zero512(T)
+    a60 = zero512(T)
+    a61 = zero512(T)
+    a62 = zero512(T)
+    a70 = zero512(T)
+    a71 = zero512(T)
+    a72 = zero512(T)
     for f in range(T.shape[0]):
         t = T[f]
         w = W[f]
-        x0 = vload(t, b0)
-        x1 = vload(t, b0 + 8)
-        x2 = vload(t, b0 + 16)
-        s = vsplat(w[k0])
+        x0 = load512(t, b0)
+        x1 = load512(t, b0 + n)
+        x2 = load512(t, b0 + 2 * n)
+        s = splat512(T, w[k0])
         a00 = vfma(s, x0, a00)
         a01 = vfma(s, x1, a01)
         a02 = vfma(s, x2, a02)
-        s = vsplat(w[k0 + 1])
+        s = splat512(T, w[k0 + 1])
         a10 = vfma(s, x0, a10)
         a11 = vfma(s, x1, a11)
         a12 = vfma(s, x2, a12)
-        s = vsplat(w[k0 + 2])
+        s = splat512(T, w[k0 + 2])
         a20 = vfma(s, x0, a20)
         a21 = vfma(s, x1, a21)
         a22 = vfma(s, x2, a22)
-        s = vsplat(w[k0 + 3])
+        s = splat512(T, w[k0 + 3])
         a30 = vfma(s, x0, a30)
         a31 = vfma(s, x1, a31)
         a32 = vfma(s, x2, a32)
-        s = vsplat(w[k0 + 4])
+        s = splat512(T, w[k0 + 4])
         a40 = vfma(s, x0, a40)
         a41 = vfma(s, x1, a41)
         a42 = vfma(s, x2, a42)
-        s = vsplat(w[k0 + 5])
+        s = splat512(T, w[k0 + 5])
         a50 = vfma(s, x0, a50)
         a51 = vfma(s, x1, a51)
         a52 = vfma(s, x2, a52)
-        s = vsplat(w[k0 + 6])
+        s = splat512(T, w[k0 + 6])
         a60 = vfma(s, x0, a60)
         a61 = vfma(s, x1, a61)
         a62 = vfma(s, x2, a62)
-        s = vsplat(w[k0 + 7])
+        s = splat512(T, w[k0 + 7])
         a70 = vfma(s, x0, a70)
         a71 = vfma(s, x1, a71)
         a72 = vfma(s, x2, a72)
-    _store3(out[k0], b0, a00, a01, a02)
-    _store3(out[k0 + 1], b0, a10, a11, a12)
-    _store3(out[k0 + 2], b0, a20, a21, a22)
-    _store3(out[k0 + 3], b0, a30, a31, a32)
-    _store3(out[k0 + 4], b0, a40, a41, a42)
-    _store3(out[k0 + 5], b0, a50, a51, a52)
-    _store3(out[k0 + 6], b0, a60, a61, a62)
-    _store3(out[k0 + 7], b0, a70, a71, a72)
+    _store3(out[k0], b0, n, a00, a01, a02)
+    _store3(out[k0 + 1], b0, n, a10, a11, a12)
+    _store3(out[k0 + 2], b0, n, a20, a21, a22)
+    _store3(out[k0 + 3], b0, n, a30, a31, a32)
+    _store3(out[k0 + 4], b0, n, a40, a41, a42)
+    _store3(out[k0 + 5], b0, n, a50, a51, a52)
+    _store3(out[k0 + 6], b0, n, a60, a61, a62)
+    _store3(out[k0 + 7], b0, n, a70, a71, a72)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _tn_4x3(W, T, out, k0, b0):
-    a00 = vzero()
-    a01 = vzero()
-    a02 = vzero()
-    a10 = vzero()
-    a11 = vzero()
-    a12 = vzero()
-    a20 = vzero()
-    a21 = vzero()
-    a22 = vzero()
-    a30 = vzero()
-    a31 = vzero()
-    a32 = vzero()
+    n = lanes512(T)
+    a00 = zero512(T)
+    a01 = zero512(T)
+    a02 = zero512(T)
+    a10 = zero512(T)
+    a11 = zero512(T)
+    a12 = zero512(T)
+    a20 = zero512(T)
+    a21 = zero512(T)
+    a22 = zero512(T)
+    a30 = zero512(T)
+    a31 = zero512(T)
+    a32 = zero512(T)
     for f in range(T.shape[0]):
         t = T[f]
         w = W[f]
-        x0 = vload(t, b0)
-        x1 = vload(t, b0 + 8)
-        x2 = vload(t, b0 + 16)
-        s = vsplat(w[k0])
+        x0 = load512(t, b0)
+        x1 = load512(t, b0 + n)
+        x2 = load512(t, b0 + 2 * n)
+        s = splat512(T, w[k0])
         a00 = vfma(s, x0, a00)
         a01 = vfma(s, x1, a01)
         a02 = vfma(s, x2, a02)
-        s = vsplat(w[k0 + 1])
+        s = splat512(T, w[k0 + 1])
         a10 = vfma(s, x0, a10)
         a11 = vfma(s, x1, a11)
         a12 = vfma(s, x2, a12)
-        s = vsplat(w[k0 + 2])
+        s = splat512(T, w[k0 + 2])
         a20 = vfma(s, x0, a20)
         a21 = vfma(s, x1, a21)
         a22 = vfma(s, x2, a22)
-        s = vsplat(w[k0 + 3])
+        s = splat512(T, w[k0 + 3])
         a30 = vfma(s, x0, a30)
         a31 = vfma(s, x1, a31)
         a32 = vfma(s, x2, a32)
-    _store3(out[k0], b0, a00, a01, a02)
-    _store3(out[k0 + 1], b0, a10, a11, a12)
-    _store3(out[k0 + 2], b0, a20, a21, a22)
-    _store3(out[k0 + 3], b0, a30, a31, a32)
+    _store3(out[k0], b0, n, a00, a01, a02)
+    _store3(out[k0 + 1], b0, n, a10, a11, a12)
+    _store3(out[k0 + 2], b0, n, a20, a21, a22)
+    _store3(out[k0 + 3], b0, n, a30, a31, a32)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _tn_1x3(W, T, out, k, b0):
-    a0 = vzero()
-    a1 = vzero()
-    a2 = vzero()
+    n = lanes512(T)
+    a0 = zero512(T)
+    a1 = zero512(T)
+    a2 = zero512(T)
     for f in range(T.shape[0]):
         t = T[f]
-        s = vsplat(W[f, k])
-        a0 = vfma(s, vload(t, b0), a0)
-        a1 = vfma(s, vload(t, b0 + 8), a1)
-        a2 = vfma(s, vload(t, b0 + 16), a2)
-    _store3(out[k], b0, a0, a1, a2)
+        s = splat512(T, W[f, k])
+        a0 = vfma(s, load512(t, b0), a0)
+        a1 = vfma(s, load512(t, b0 + n), a1)
+        a2 = vfma(s, load512(t, b0 + 2 * n), a2)
+    _store3(out[k], b0, n, a0, a1, a2)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _tn_8x1(W, T, out, k0, b0):
-    a0 = vzero()
-    a1 = vzero()
-    a2 = vzero()
-    a3 = vzero()
-    a4 = vzero()
-    a5 = vzero()
-    a6 = vzero()
-    a7 = vzero()
+    a0 = zero512(T)
+    a1 = zero512(T)
+    a2 = zero512(T)
+    a3 = zero512(T)
+    a4 = zero512(T)
+    a5 = zero512(T)
+    a6 = zero512(T)
+    a7 = zero512(T)
     for f in range(T.shape[0]):
         w = W[f]
-        x = vload(T[f], b0)
-        a0 = vfma(vsplat(w[k0]), x, a0)
-        a1 = vfma(vsplat(w[k0 + 1]), x, a1)
-        a2 = vfma(vsplat(w[k0 + 2]), x, a2)
-        a3 = vfma(vsplat(w[k0 + 3]), x, a3)
-        a4 = vfma(vsplat(w[k0 + 4]), x, a4)
-        a5 = vfma(vsplat(w[k0 + 5]), x, a5)
-        a6 = vfma(vsplat(w[k0 + 6]), x, a6)
-        a7 = vfma(vsplat(w[k0 + 7]), x, a7)
+        x = load512(T[f], b0)
+        a0 = vfma(splat512(T, w[k0]), x, a0)
+        a1 = vfma(splat512(T, w[k0 + 1]), x, a1)
+        a2 = vfma(splat512(T, w[k0 + 2]), x, a2)
+        a3 = vfma(splat512(T, w[k0 + 3]), x, a3)
+        a4 = vfma(splat512(T, w[k0 + 4]), x, a4)
+        a5 = vfma(splat512(T, w[k0 + 5]), x, a5)
+        a6 = vfma(splat512(T, w[k0 + 6]), x, a6)
+        a7 = vfma(splat512(T, w[k0 + 7]), x, a7)
     vstore(out[k0], b0, a0)
     vstore(out[k0 + 1], b0, a1)
     vstore(out[k0 + 2], b0, a2)
@@ -214,29 +222,32 @@ def _tn_8x1(W, T, out, k0, b0):
 
 @njit(cache=True, nogil=True, inline="always")
 def _tn_1x1(W, T, out, k, b0):
-    a = vzero()
+    a = zero512(T)
     for f in range(T.shape[0]):
-        a = vfma(vsplat(W[f, k]), vload(T[f], b0), a)
+        a = vfma(splat512(T, W[f, k]), load512(T[f], b0), a)
     vstore(out[k], b0, a)
 
 
 @njit(cache=True, inline="always")
-def _store3(row, b0, v0, v1, v2):
+def _store3(row, b0, n, v0, v1, v2):
     vstore(row, b0, v0)
-    vstore(row, b0 + 8, v1)
-    vstore(row, b0 + 16, v2)
+    vstore(row, b0 + n, v1)
+    vstore(row, b0 + 2 * n, v2)
 
 
 @njit(cache=True, nogil=True)
 def gemm_nt(R, T, out):
-    """``out = R @ T.T`` for ``R`` (K, B) and ``T`` (F, B), all C-contiguous float64.
+    """``out = R @ T.T`` for ``R`` (K, B) and ``T`` (F, B), all C-contiguous.
 
-    ``K`` must be a multiple of :data:`._gemm.COMPONENT_TILE` and ``B`` of 8.  Tiles of
+    All three float64 or all float32 (for float32 the sums over a block run in
+    float32: callers accumulate blocks in float64).  ``K`` must be a multiple
+    of :data:`._gemm.COMPONENT_TILE` and ``B`` of the lanes.  Tiles of
     4 components by 6 features, each accumulator a vector along the rows,
     summed across its lanes once at the end of the tile.
     """
     K, B = R.shape
     F = T.shape[0]
+    n = lanes512(T)
     for k0 in range(0, K, 4):
         r0 = R[k0]
         r1 = R[k0 + 1]
@@ -254,61 +265,61 @@ def gemm_nt(R, T, out):
             t3 = T[f0 + 3]
             t4 = T[f0 + 4]
             t5 = T[f0 + 5]
-            s00 = vzero()
-            s01 = vzero()
-            s02 = vzero()
-            s03 = vzero()
-            s04 = vzero()
-            s05 = vzero()
-            s10 = vzero()
-            s11 = vzero()
-            s12 = vzero()
-            s13 = vzero()
-            s14 = vzero()
-            s15 = vzero()
-            s20 = vzero()
-            s21 = vzero()
-            s22 = vzero()
-            s23 = vzero()
-            s24 = vzero()
-            s25 = vzero()
-            s30 = vzero()
-            s31 = vzero()
-            s32 = vzero()
-            s33 = vzero()
-            s34 = vzero()
-            s35 = vzero()
-            for b in range(0, B, 8):
-                a0 = vload(r0, b)
-                a1 = vload(r1, b)
-                a2 = vload(r2, b)
-                a3 = vload(r3, b)
-                c = vload(t0, b)
+            s00 = zero512(T)
+            s01 = zero512(T)
+            s02 = zero512(T)
+            s03 = zero512(T)
+            s04 = zero512(T)
+            s05 = zero512(T)
+            s10 = zero512(T)
+            s11 = zero512(T)
+            s12 = zero512(T)
+            s13 = zero512(T)
+            s14 = zero512(T)
+            s15 = zero512(T)
+            s20 = zero512(T)
+            s21 = zero512(T)
+            s22 = zero512(T)
+            s23 = zero512(T)
+            s24 = zero512(T)
+            s25 = zero512(T)
+            s30 = zero512(T)
+            s31 = zero512(T)
+            s32 = zero512(T)
+            s33 = zero512(T)
+            s34 = zero512(T)
+            s35 = zero512(T)
+            for b in range(0, B, n):
+                a0 = load512(r0, b)
+                a1 = load512(r1, b)
+                a2 = load512(r2, b)
+                a3 = load512(r3, b)
+                c = load512(t0, b)
                 s00 = vfma(a0, c, s00)
                 s10 = vfma(a1, c, s10)
                 s20 = vfma(a2, c, s20)
                 s30 = vfma(a3, c, s30)
-                c = vload(t1, b)
+                c = load512(t1, b)
                 s01 = vfma(a0, c, s01)
                 s11 = vfma(a1, c, s11)
                 s21 = vfma(a2, c, s21)
                 s31 = vfma(a3, c, s31)
-                c = vload(t2, b)
+                c = load512(t2, b)
                 s02 = vfma(a0, c, s02)
                 s12 = vfma(a1, c, s12)
                 s22 = vfma(a2, c, s22)
                 s32 = vfma(a3, c, s32)
-                c = vload(t3, b)
+                c = load512(t3, b)
                 s03 = vfma(a0, c, s03)
                 s13 = vfma(a1, c, s13)
                 s23 = vfma(a2, c, s23)
                 s33 = vfma(a3, c, s33)
-                c = vload(t4, b)
+                c = load512(t4, b)
                 s04 = vfma(a0, c, s04)
                 s14 = vfma(a1, c, s14)
                 s24 = vfma(a2, c, s24)
                 s34 = vfma(a3, c, s34)
-                c = vload(t5, b)
+                c = load512(t5, b)
                 s05 = vfma(a0, c, s05)
                 s15 = vfma(a1, c, s15)
                 s25 = vfma(a2, c, s25)
@@ -320,16 +331,16 @@ def gemm_nt(R, T, out):
             f0 += 6
         for f in range(f0, F):
             t = T[f]
-            s0 = vzero()
-            s1 = vzero()
-            s2 = vzero()
-            s3 = vzero()
-            for b in range(0, B, 8):
-                c = vload(t, b)
-                s0 = vfma(vload(r0, b), c, s0)
-                s1 = vfma(vload(r1, b), c, s1)
-                s2 = vfma(vload(r2, b), c, s2)
-                s3 = vfma(vload(r3, b), c, s3)
+            s0 = zero512(T)
+            s1 = zero512(T)
+            s2 = zero512(T)
+            s3 = zero512(T)
+            for b in range(0, B, n):
+                c = load512(t, b)
+                s0 = vfma(load512(r0, b), c, s0)
+                s1 = vfma(load512(r1, b), c, s1)
+                s2 = vfma(load512(r2, b), c, s2)
+                s3 = vfma(load512(r3, b), c, s3)
             o0[f] = vsum(s0)
             o1[f] = vsum(s1)
             o2[f] = vsum(s2)

@@ -8,7 +8,7 @@ product cannot be trusted with flagged for direct distances (the Lloyd pass
 of :mod:`fastem.kernels.kmeans` resolves them). See docs/architecture.md.
 
 How the product runs (``path``): with BLAS or the tiles of :mod:`._gemm8` / :mod:`._gemm4`
-(512-bit ones in float64, 256-bit ones in float32 or float64), into a
+(512-bit or 256-bit vectors, in float32 or float64 lanes), into a
 (K, B) block that is then ranked 8 rows at a time; with
 ``MATMUL_LOOPS``, by :func:`_fused_rank`, which keeps a tile of 24 rows by 4
 centres of accumulators in registers and ranks them as they complete (no
@@ -248,8 +248,10 @@ def _product(path, A, At, T, out):
 
 @njit(cache=True)
 def _product_single(path, A, At, T, out):
-    """``out = A @ T`` in float32: the 256-bit tiles or BLAS (the 512-bit tiles are float64)."""
-    if path == MATMUL_TILED4:
+    """``out = A @ T`` in float32 by ``path`` (tiles of 16 or 8 float32 lanes, or BLAS)."""
+    if path == MATMUL_TILED:
+        gemm_tn(At, T, out)
+    elif path == MATMUL_TILED4:
         gemm_tn4(At, T, out)
     else:
         np.dot(A, T, out)

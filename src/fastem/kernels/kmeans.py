@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import block_layout, group_bounds
-from ._gemm import MATMUL_LOOPS, ROW_TILE, round_up
+from ._gemm import MATMUL_LOOPS, ROW_TILE32, round_up
 from ._kmeans_block import (
     _fill,
     _fill_single,
@@ -90,12 +90,13 @@ def tie_margin(n_features, single):
 def block_rows(n_features, n_clusters, max_rows):
     """Rows per block: the block's products (K x B) and rows (D x B) near 256 KiB.
 
-    A multiple of the register tiles' row count, at least two tiles and at
-    most about ``max_rows`` (``settings.kmeans_block_rows``).
+    A multiple of the register tiles' row count in either precision
+    (:data:`._gemm.ROW_TILE32`), at least one such tile and at most about
+    ``max_rows`` (``settings.kmeans_block_rows``).
     """
     rows = 32768 // max(1, n_clusters + n_features)
-    rows = max(2 * ROW_TILE, min(int(max_rows), rows))
-    return round_up(rows, ROW_TILE)
+    rows = max(ROW_TILE32, min(int(max_rows), rows))
+    return round_up(rows, ROW_TILE32)
 
 
 # -- per row -----------------------------------------------------------------------------------
