@@ -53,6 +53,10 @@ TN_FEATURES = [0, 1, 5, 6, 7, 153]
 NT_COMPONENTS = [0, 4, 8, 12, 20, 36]
 NT_ROWS = [8, 16, 24, 40, 264]
 NT_FEATURES = [0, 1, 5, 6, 7, 11, 12, 13, 153]
+# The 512-bit tiles in sixteen float32 lanes: rows in vectors of 16; 1 and 2 vectors
+# take the tail tiles only, 3 and 33 full tiles only, 4 and 7 both.
+EPS32 = np.finfo(np.float32).eps
+ROWS32 = [16 * v for v in (1, 2, 3, 4, 7, 33)]
 
 W_DTYPES = {
     "float64": lambda rng, shape: rng.standard_normal(shape),
@@ -90,15 +94,17 @@ def _guarded_rows(values, dtype=np.float64):
     return full, full[1:-1]
 
 
-def _bound(a, b, n_terms):
-    """Largest difference two float64 evaluations of ``a @ b`` may have, entry by entry.
+def _bound(a, b, n_terms, eps=EPS):
+    """Largest difference two evaluations of ``a @ b`` may have, entry by entry.
 
     Any summation order of n products (with or without fused multiply-adds)
     is within ``gamma_n * sum |a||b|`` of the exact value, gamma_n ~ n u with
-    u = eps / 2; two evaluations are within twice that of each other. One more
-    term's worth covers the rounding of the bound itself.
+    u = eps / 2; two evaluations are within twice that of each other (one
+    float32 evaluation and a float64 one, far closer to exact, well within
+    it). One more term's worth covers the rounding of the bound itself.
+    ``eps`` is the machine epsilon of the evaluation's precision.
     """
-    return (n_terms + 1) * EPS * (np.abs(a) @ np.abs(b))
+    return (n_terms + 1) * eps * (np.abs(a) @ np.abs(b))
 
 
 def _run_tn(W, T):
@@ -181,29 +187,44 @@ def test_gemm_tn_rejects_a_non_contiguous_t():
 
 
 # -- gemm_nt --------------------------------------------------------------------------------
-def test_gemm_nt_matches_numpy():
+# (dtype, rows): float64 tiles of 8 lanes, and the 512-bit tiles in sixteen float32 lanes.
+NT_PRECISIONS = pytest.mark.parametrize(
+    "dtype, rows", [(np.float64, NT_ROWS), (np.float32, ROWS32)], ids=["float64", "float32"]
+)
+
+
+@NT_PRECISIONS
+def test_gemm_nt_matches_numpy(dtype, rows):
     rng = np.random.default_rng(3)
     for K in NT_COMPONENTS:
-        for B in NT_ROWS:
+        for B in rows:
             # Responsibilities-like and signed magnitudes of many decades.
-            R = rng.random((K, B))
+            R = rng.random((K, B)).astype(dtype)
             for F in NT_FEATURES:
-                T = rng.standard_normal((F, B)) * 10.0 ** rng.uniform(-3, 3, (F, 1))
+                T = (rng.standard_normal((F, B)) * 10.0 ** rng.uniform(-3, 3, (F, 1))).astype(
+                    dtype
+                )
                 got = _run_nt(R, T)
-                expected = R @ T.T
-                diff = np.abs(got - expected)
-                bound = _bound(R, T.T, B)
+                R64, T64 = R.astype(np.float64), T.astype(np.float64)
+                diff = np.abs(got - R64 @ T64.T)
+                bound = _bound(R64, T64.T, B, np.finfo(dtype).eps)
                 assert np.all(diff <= bound), (K, F, B, (diff - bound).max())
 
 
-def test_gemm_nt_is_exact_on_integers():
+@NT_PRECISIONS
+def test_gemm_nt_is_exact_on_integers(dtype, rows):
+    # Integer-valued sums are exact in any order below 2**53 (float64) and 2**24
+    # (float32, hence the smaller values).
     rng = np.random.default_rng(4)
+    r_max, t_max = (100, 1000) if dtype == np.float64 else (10, 30)
     for K in NT_COMPONENTS:
-        for B in NT_ROWS:
-            R = rng.integers(0, 100, (K, B)).astype(np.float64)
+        for B in rows:
+            R = rng.integers(0, r_max, (K, B)).astype(dtype)
             for F in NT_FEATURES:
-                T = rng.integers(-1000, 1001, (F, B)).astype(np.float64)
-                np.testing.assert_array_equal(_run_nt(R, T), R @ T.T)
+                T = rng.integers(-t_max, t_max + 1, (F, B)).astype(dtype)
+                np.testing.assert_array_equal(
+                    _run_nt(R, T), R.astype(np.float64) @ T.T.astype(np.float64)
+                )
 
 
 def test_products_do_not_depend_on_the_order_of_calls():
@@ -220,13 +241,7 @@ def test_products_do_not_depend_on_the_order_of_calls():
     np.testing.assert_array_equal(_run_nt(R, T), first)
 
 
-# -- the 512-bit tiles in sixteen float32 lanes ---------------------------------------------
-EPS32 = np.finfo(np.float32).eps
-# Rows in vectors of 16 lanes: 1 and 2 vectors take the tail tiles only, 3 and 33
-# full tiles only, 4 and 7 both.
-ROWS32 = [16 * v for v in (1, 2, 3, 4, 7, 33)]
-
-
+# -- gemm_tn in sixteen float32 lanes -----------------------------------------------------
 def test_gemm_tn_in_float32_lanes_matches_numpy():
     # Any order of n float32 products is within (n + 1) eps32 sum |w||t| of the exact
     # value, which the float64 reference is far closer to.
@@ -240,7 +255,7 @@ def test_gemm_tn_in_float32_lanes_matches_numpy():
                 W = rng.standard_normal((F, K)).astype(np.float32)
                 got = _run_tn(W, T)
                 W64, T64 = W.astype(np.float64), T.astype(np.float64)
-                bound = (F + 1) * EPS32 * (np.abs(W64.T) @ np.abs(T64))
+                bound = _bound(W64.T, T64, F, EPS32)
                 assert np.all(np.abs(got - W64.T @ T64) <= bound), (F, K, B)
 
 
@@ -259,33 +274,6 @@ def test_gemm_tn_in_float32_lanes_is_exact_on_integers(dtype):
                     values = rng.integers(-30, 31, (F, K)).astype(np.float64)
                 got = _run_tn(values, T)
                 np.testing.assert_array_equal(got, (values.T.astype(np.float64) @ T))
-
-
-def test_gemm_nt_in_float32_lanes_matches_numpy():
-    rng = np.random.default_rng(9)
-    for K in NT_COMPONENTS:
-        for B in ROWS32:
-            R = rng.random((K, B)).astype(np.float32)
-            for F in NT_FEATURES:
-                T = (rng.standard_normal((F, B)) * 10.0 ** rng.uniform(-3, 3, (F, 1))).astype(
-                    np.float32
-                )
-                got = _run_nt(R, T)
-                R64, T64 = R.astype(np.float64), T.astype(np.float64)
-                bound = (B + 1) * EPS32 * (np.abs(R64) @ np.abs(T64.T))
-                assert np.all(np.abs(got - R64 @ T64.T) <= bound), (K, F, B)
-
-
-def test_gemm_nt_in_float32_lanes_is_exact_on_integers():
-    rng = np.random.default_rng(10)
-    for K in NT_COMPONENTS:
-        for B in ROWS32:
-            R = rng.integers(0, 10, (K, B)).astype(np.float32)
-            for F in NT_FEATURES:
-                T = rng.integers(-30, 31, (F, B)).astype(np.float32)
-                np.testing.assert_array_equal(
-                    _run_nt(R, T), R.astype(np.float64) @ T.T.astype(np.float64)
-                )
 
 
 def test_gemm_tn_rejects_mixed_precisions_at_compile_time():

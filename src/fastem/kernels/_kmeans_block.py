@@ -237,18 +237,11 @@ def _rank_products(xs, out, cn, margin, rank):
 # -- the block product (BLAS and tiles) ------------------------------------------------------
 @njit(cache=True)
 def _product(path, A, At, T, out):
-    """``out = A @ T`` in float64 by ``path``; ``At`` is ``A.T`` contiguous (the tiles' layout)."""
-    if path == MATMUL_TILED:
-        gemm_tn(At, T, out)
-    elif path == MATMUL_TILED4:
-        gemm_tn4(At, T, out)
-    else:
-        np.dot(A, T, out)
+    """``out = A @ T`` by ``path``, in the precision of ``T`` and ``out`` (float32 or float64).
 
-
-@njit(cache=True)
-def _product_single(path, A, At, T, out):
-    """``out = A @ T`` in float32 by ``path`` (tiles of 16 or 8 float32 lanes, or BLAS)."""
+    ``At`` is ``A.T`` contiguous (the tiles' layout); the tiles run in 8 or 16
+    float32 lanes, or 4 or 8 float64 lanes.
+    """
     if path == MATMUL_TILED:
         gemm_tn(At, T, out)
     elif path == MATMUL_TILED4:

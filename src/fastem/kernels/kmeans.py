@@ -38,7 +38,6 @@ from ._kmeans_block import (
     _fill_single,
     _fused_rank,
     _product,
-    _product_single,
     _rank_products,
 )
 from ._rows import _prefetch_rows
@@ -280,7 +279,7 @@ def _group_pass(
             if fused:
                 _fused_rank(xs32, Cs32, cn32, margin, rank32)
             else:
-                _product_single(path, Cs32, Ct32, xs32, out32)
+                _product(path, Cs32, Ct32, xs32, out32)
                 _rank_products(xs32, out32, cn32, margin, rank32)
             a, c = _rows(
                 X,
