@@ -13,6 +13,7 @@ from scipy.special import logsumexp
 import bernoulli_reference as ref
 from bernoulli_common import CONTAINERS, fit_from, start
 from fastem._threads import kernel_threads
+from fastem.families._common import kernel_view
 from fastem.families.bernoulli import BernoulliParams
 from fastem.families.binary import binary_csr
 from fastem.kernels import bernoulli as bk
@@ -74,6 +75,8 @@ def test_dense_kernel_modes_match_numpy(path, dtype):
     S = X64 @ W + c
     lse = logsumexp(S, axis=1)
     hard = np.eye(K)[S.argmax(axis=1)]
+    # Read-only rows and weights, as the family passes them (the fit's specialisation).
+    X, sw = kernel_view(X), kernel_view(sw)
     cases = {
         bk.SOFT: (np.exp(S - lse[:, None]), sw @ lse),
         bk.HARD: (hard, sw @ S.max(axis=1)),
@@ -103,7 +106,7 @@ def test_csr_kernel_blocks_of_rows():
     params = BernoulliParams.from_means(weights, means)
     c = params.log_complement + np.log(weights)
     csr = binary_csr(sp.csr_matrix(X))
-    sw = rng.uniform(size=2500)
+    sw = kernel_view(rng.uniform(size=2500))  # read-only, as the family passes it
     with kernel_threads(1):
         got = bk_csr.csr_stats(
             csr.indptr, csr.indices, sw, params.log_odds, c, np.zeros((0, K)), bk.SOFT, 1

@@ -96,3 +96,97 @@ def test_bernoulli_passes_compile_once_whatever_the_flags():
     for Xv, Wv, wv in _flag_mixes(X, W, w):
         assert _compiles_nothing_new(bk.dense_scores, family.scores, Xv, Wv, c)
         assert _compiles_nothing_new(bk.dense_stats, family.stats, Xv, wv, Wv, c, bk.SOFT)
+
+
+def _kernel_signatures():
+    """Every compiled specialisation of every kernel dispatcher in ``fastem.kernels``."""
+    import importlib
+    import pkgutil
+
+    import numba.core.registry
+
+    import fastem.kernels
+
+    found = {}
+    for info in pkgutil.iter_modules(fastem.kernels.__path__):
+        module = importlib.import_module(f"fastem.kernels.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                found[f"{module.__name__}.{name}"] = frozenset(value.signatures)
+    return found
+
+
+def _freeze_fitted_arrays(estimator):
+    """Make the fitted arrays (and those of fitted sub-estimators) read-only, as mmap_mode does."""
+    from sklearn.base import BaseEstimator
+
+    for name, value in vars(estimator).items():
+        if name.endswith("_") and isinstance(value, np.ndarray):
+            setattr(estimator, name, _frozen(value))
+        elif name.endswith("_") and isinstance(value, BaseEstimator):
+            _freeze_fitted_arrays(value)
+
+
+def _fitted_models():
+    import pandas as pd
+
+    from fastem import (
+        BernoulliMixture,
+        GaussianMixture,
+        KMeans,
+        MixtureImputer,
+        TabularMixture,
+    )
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 3))
+    X_nan = X.copy()
+    X_nan[::5, 1] = np.nan
+    binary = (rng.uniform(size=(120, 4)) < 0.4).astype(np.float64)
+    table = pd.DataFrame(
+        {
+            "height": rng.normal(size=120),
+            "smoker": rng.uniform(size=120) < 0.3,
+            "city": pd.Categorical(rng.choice(["a", "b", "c"], size=120)),
+            "visits": rng.poisson(2.0, size=120),
+        }
+    )
+    types = {"visits": "poisson"}
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        model = GaussianMixture(2, covariance_type=covariance_type, random_state=0)
+        yield model.fit(X), X
+        yield model, X_nan
+    yield BernoulliMixture(2, random_state=0).fit(binary), binary
+    yield TabularMixture(2, column_types=types, random_state=0).fit(table), table
+    yield TabularMixture(2, covariance_type="full", random_state=0).fit(X), X
+    yield MixtureImputer(2, covariance_type="full", random_state=0).fit(X_nan), X_nan
+    yield KMeans(2, n_init=1, random_state=0).fit(X), X
+
+
+def _predict_everything(model, X):
+    """The outputs of every method of a fitted model that reads rows with its parameters."""
+    outputs = []
+    for name in ("predict", "predict_proba", "score_samples", "transform", "score"):
+        method = getattr(model, name, None)
+        if method is not None:
+            outputs.append(np.asarray(method(X)))
+    return outputs
+
+
+def test_a_model_with_read_only_fitted_arrays_compiles_nothing_new():
+    # A model unpickled by joblib with mmap_mode="r" (as scikit-learn's
+    # check_estimators_pickle does) holds read-only fitted arrays: predicting with
+    # it must take the kernels the fit compiled, not compile each once more.
+    for model, X in _fitted_models():
+        expected = _predict_everything(model, X)
+        before = _kernel_signatures()
+        _freeze_fitted_arrays(model)
+        got = _predict_everything(model, X)
+        grown = {
+            name: sorted(map(str, sigs - before.get(name, frozenset())))
+            for name, sigs in _kernel_signatures().items()
+            if sigs != before.get(name, frozenset())
+        }
+        assert not grown, f"{model!r} compiled again with read-only fitted arrays: {grown}"
+        for e, g in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(e, g)

@@ -2,6 +2,32 @@
 
 import numpy as np
 
+
+def fitted_array(value, dtype=np.float64):
+    """A fitted attribute as the kernels take it: C-contiguous ``dtype``, writable.
+
+    A fitted attribute can be read-only: a model loaded by joblib with
+    ``mmap_mode`` (as scikit-learn's ``check_estimators_pickle`` does), or one a
+    user froze. Numba compiles a read-only array as another type, so passing it
+    on would compile the kernels once more for the loaded model (seconds per
+    kernel); a read-only one is copied instead (parameters are small).
+
+    Parameters
+    ----------
+    value : array-like
+        The attribute.
+    dtype : dtype, default=np.float64
+        The kernels' type.
+
+    Returns
+    -------
+    ndarray
+        ``value`` itself where it already is a writable C-contiguous ``dtype`` array.
+    """
+    a = np.ascontiguousarray(value, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
 #: numpydoc text of the parameters every mixture shares; estimators' docstrings
 #: hold ``%(shared_parameters)s`` where it goes (see :func:`fill_shared_doc`).
 SHARED_PARAMETERS_DOC = """\

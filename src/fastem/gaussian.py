@@ -6,7 +6,7 @@ import numpy as np
 
 from ._compat import Interval, StrOptions
 from ._mixture import Mixture
-from ._params import check_weights, fill_shared_doc
+from ._params import check_weights, fill_shared_doc, fitted_array
 from .families.gaussian import (
     COVARIANCE_KINDS,
     GaussianFamily,
@@ -230,8 +230,8 @@ class GaussianMixture(Mixture):
     def _params_from_attributes(self):
         covariances = getattr(self, "covariances_", None)
         return GaussianParams(
-            np.asarray(self.weights_, dtype=np.float64),
-            np.asarray(self.means_, dtype=np.float64),
-            None if covariances is None else np.asarray(covariances, dtype=np.float64),
-            np.asarray(self.precisions_cholesky_, dtype=np.float64),
+            fitted_array(self.weights_),
+            fitted_array(self.means_),
+            None if covariances is None else fitted_array(covariances),
+            fitted_array(self.precisions_cholesky_),
         )

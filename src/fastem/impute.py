@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 from . import _checkpoint
+from ._params import fitted_array
 from ._threads import kernel_threads
 from .gaussian import GaussianMixture
 from .kernels.conditional import conditional_fill
@@ -48,7 +49,7 @@ def full_covariances(mixture):
     covariances = np.asarray(mixture.covariances_, dtype=np.float64)
     kind = mixture.covariance_type
     if kind == "full":
-        return np.ascontiguousarray(covariances)
+        return fitted_array(covariances)
     if kind == "tied":
         return np.ascontiguousarray(np.broadcast_to(covariances, (K, D, D)))
     if kind == "diag":
@@ -134,7 +135,7 @@ def impute(mixture, X, *, sample_posterior=False, random_state=None):
             order,
             starts,
             log_weights,
-            np.ascontiguousarray(mixture.means_, dtype=np.float64),
+            fitted_array(mixture.means_),
             full_covariances(mixture),
             bool(sample_posterior),
             u,

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions
 from ._init import initial_stats
 from ._mixture import Mixture
-from ._params import check_weights, fill_shared_doc
+from ._params import check_weights, fill_shared_doc, fitted_array
 from ._table_columns import _pandas
 from ._tables import KINDS
 from ._tabular_init import embedding_initial_stats
@@ -269,7 +269,7 @@ class TabularMixture(TabularInputMixin, Mixture):
 
     def _params_from_attributes(self):
         def t(name):
-            return np.ascontiguousarray(np.asarray(getattr(self, name), dtype=np.float64).T)
+            return fitted_array(np.asarray(getattr(self, name), dtype=np.float64).T)
 
         covariances, variances = None, t("variances_")
         full = np.ndim(getattr(self, "covariances_", None)) == 3
@@ -277,7 +277,7 @@ class TabularMixture(TabularInputMixin, Mixture):
             covariances = np.array(self.covariances_, dtype=np.float64)
             variances = np.ascontiguousarray(np.diagonal(covariances, axis1=1, axis2=2).T)
         return TabularParams(
-            np.asarray(self.weights_, dtype=np.float64),
+            fitted_array(self.weights_),
             t("means_"),
             variances,
             t("probs_"),

@@ -13,17 +13,23 @@ _ROW_ARGUMENTS = ("X", "sample_weight")
 
 
 def kernel_view(a):
-    """``a`` as the kernels receive it: a read-only view of the same memory (no copy).
+    """``a`` as the kernels receive it: read-only, and C-ordered if it has rows.
 
     Numba compiles one specialisation per argument type, and a read-only array
     (a read-only memory map, a Dask block, a caller's frozen array) is a
-    different type from a writable one. Handing every chunk to the kernels
-    read-only, whatever its origin, compiles each kernel once per dtype instead
-    of once per dtype and writability; the kernels never write their input.
+    different type from a writable one, as a Fortran-ordered or strided one is
+    from a C-ordered one. Handing every chunk to the kernels read-only and
+    C-ordered, whatever its origin, compiles each kernel once per dtype; the
+    kernels never write their input. C-ordered rows are a view of the same
+    memory; other layouts are copied (the sources already read chunks as C
+    rows, so only a direct caller of a family pays it).
     """
-    if isinstance(a, np.ndarray) and a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
+    if isinstance(a, np.ndarray):
+        if a.ndim == 2 and not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        if a.flags.writeable:
+            a = a.view()
+            a.flags.writeable = False
     return a
 
 

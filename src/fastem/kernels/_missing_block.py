@@ -1,14 +1,13 @@
 """One block of the NaN E-step through the fused pipeline of the complete-data kernel.
 
-The block's rows are read in place (C-ordered rows) or through the block
-buffer; in diagonal and spherical models its missing cells are found once in
-the filled features, zeroed, their constant terms taken out of the
+The block's rows are read in place (the families pass C-ordered rows); in
+diagonal and spherical models its missing cells are found once in the filled
+features, zeroed, their constant terms taken out of the
 log-densities and the responsibilities of the rows missing each coordinate
 summed (see :mod:`.gaussian_missing`).
 """
 
 from numba import njit
-from numba.extending import overload
 
 from ._common import column_sums
 from ._gaussian_block import (
@@ -19,32 +18,6 @@ from ._gaussian_block import (
     _zero_padding_and_max,
 )
 from ._gaussian_features import DIAG, SPHERICAL, TIED
-
-
-def _rows_source(X, Xc, start, stop):
-    """``(source, offset)``: rows ``start:stop`` of ``X`` as rows ``offset:`` of ``source``."""
-    raise NotImplementedError  # pragma: no cover - only the Numba overload is used
-
-
-@overload(_rows_source, inline="always")
-def _rows_source_impl(X, Xc, start, stop):
-    if X.layout == "C":
-        # Read in place: the block pipeline's fill streams C rows as they are.
-        def in_place(X, Xc, start, stop):
-            return X, start
-
-        return in_place
-
-    def copied(X, Xc, start, stop):
-        # Any other layout goes through the block buffer, so that the fill is
-        # compiled for C rows only.
-        for r in range(start, stop):
-            dst = Xc[r - start]
-            for j in range(X.shape[1]):
-                dst[j] = X[r, j]
-        return Xc, 0
-
-    return copied
 
 
 @njit(cache=True)

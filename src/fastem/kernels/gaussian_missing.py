@@ -19,7 +19,7 @@ Every block of rows goes through the fused pipeline of
 same bits as there).
 
 - Diagonal and spherical models: the rows with NaN stay in their block, which
-  is read in place (C-ordered rows; other layouts through a block buffer). The
+  is read in place (the families pass C-ordered rows). The
   block's missing cells are found once, in the filled features, as a list of
   (row, column) pairs that the three corrections share: a missing value is
   zeroed in the features ``T(x')``, which removes every term of its coordinate
@@ -56,7 +56,7 @@ from numba import njit, prange
 from ._common import block_layout, group_bounds
 from ._gaussian_block import _padded_shapes, _reduce_groups
 from ._gaussian_features import DIAG, FULL, SPHERICAL, TIED, _fill_features
-from ._missing_block import _block_rows, _find_missing, _rows_source
+from ._missing_block import _block_rows, _find_missing
 from ._missing_full import _full_pattern_rows
 from ._missing_pattern import _LOG_2PI, _full_row, _missing_rows_full, _pattern_factors
 from ._simd import zeros_aligned
@@ -189,13 +189,12 @@ def estep_stats(
             start = b * B
             stop = min(n, start + B)
             if not full_like:
-                # Every row takes the block pipeline, read in place (C rows); the
+                # Every row takes the block pipeline, read in place; the
                 # missing cells are found in the filled block.
                 m = stop - start
                 for r in range(m):
                     wc[r] = sample_weight[start + r] if weighted else 1.0
-                src, s0 = _rows_source(X, Xc, start, stop)
-                _fill_features(src, s0, s0 + m, shift, kind, xs, T)
+                _fill_features(X, start, stop, shift, kind, xs, T)
                 nc = _find_missing(m, kind, xs, T, flags, cell_row, cell_col)
                 ll_g = _block_rows(
                     X, stop, min(n, stop + B), m, wc, weighted, kind, K, path, Wp, Wt, Up, Ut,
