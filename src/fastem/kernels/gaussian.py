@@ -331,14 +331,23 @@ def column_moments(X, sample_weight, origin, block_size, n_groups):
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
+        # Sums private to the group, stored once: for narrow rows the groups' rows of
+        # s1 and s2 share cache lines, and adding into them row by row had the threads
+        # take those lines from each other on every row.
+        a0 = 0.0
+        a1 = np.zeros(d)
+        a2 = np.zeros(d)
         for b in range(b0, b1):
             start = b * block_size
             stop = min(n, start + block_size)
             for r in range(start, stop):
                 w = sample_weight[r] if weighted else 1.0
-                s0[g] += w
+                a0 += w
                 for j in range(d):
                     v = np.float64(X[r, j]) - origin[j]
-                    s1[g, j] += w * v
-                    s2[g, j] += w * v * v
+                    a1[j] += w * v
+                    a2[j] += w * v * v
+        s0[g] = a0
+        s1[g] = a1
+        s2[g] = a2
     return s0.sum(), s1.sum(axis=0), s2.sum(axis=0)

@@ -26,17 +26,26 @@ def column_moments(X, sample_weight, origin, block_size, n_groups):
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
+        # Sums private to the group, stored once (see gaussian.column_moments).
+        a0 = np.zeros(d)
+        a1 = np.zeros(d)
+        a2 = np.zeros(d)
+        missing = 0
         for r in range(b0 * block_size, min(n, b1 * block_size)):
             w = sample_weight[r] if weighted else 1.0
             for j in range(d):
                 x = X[r, j]
                 if np.isnan(x):
-                    n_missing[g] += 1
+                    missing += 1
                     continue
                 v = np.float64(x) - origin[j]
-                s0[g, j] += w
-                s1[g, j] += w * v
-                s2[g, j] += w * v * v
+                a0[j] += w
+                a1[j] += w * v
+                a2[j] += w * v * v
+        s0[g] = a0
+        s1[g] = a1
+        s2[g] = a2
+        n_missing[g] = missing
     return s0.sum(axis=0), s1.sum(axis=0), s2.sum(axis=0), n_missing.sum()
 
 
@@ -65,6 +74,14 @@ def given_stats(X, sample_weight, shift, resp, labels, n_components, block_size,
     for g in prange(n_groups):
         xv = np.empty(d)
         ok = np.empty(d, dtype=np.bool_)
+        # Sums private to the group, stored once (see gaussian.column_moments).
+        nk_g = np.zeros(K)
+        nkc_g = np.zeros(K)
+        m1_g = np.zeros((K, d))
+        m2_g = np.zeros((K, d, d))
+        cnt_g = np.zeros((K, d, d))
+        f1_g = np.zeros((K, d, d))
+        f2_g = np.zeros((K, d, d))
         b0, b1 = group_bounds(n_blocks, n_groups, g)
         for r in range(b0 * block_size, min(n, b1 * block_size)):
             w = sample_weight[r] if weighted else 1.0
@@ -80,15 +97,15 @@ def given_stats(X, sample_weight, shift, resp, labels, n_components, block_size,
                 rk = w if use_labels else w * resp[r, k]
                 if rk == 0.0:
                     continue
-                nk[g, k] += rk
+                nk_g[k] += rk
                 if complete:
-                    nkc[g, k] += rk
+                    nkc_g[k] += rk
                     # Complete rows count for every pair: summed once per component.
                     for i in range(d):
                         v = rk * xv[i]
-                        m1[g, k, i] += v
+                        m1_g[k, i] += v
                         for j in range(i, d):
-                            m2[g, k, i, j] += v * xv[j]
+                            m2_g[k, i, j] += v * xv[j]
                     continue
                 for i in range(d):
                     if not ok[i]:
@@ -96,9 +113,16 @@ def given_stats(X, sample_weight, shift, resp, labels, n_components, block_size,
                     v = rk * xv[i]
                     for j in range(d):
                         if ok[j]:
-                            cnt[g, k, i, j] += rk
-                            f1[g, k, i, j] += v
-                            f2[g, k, i, j] += v * xv[j]
+                            cnt_g[k, i, j] += rk
+                            f1_g[k, i, j] += v
+                            f2_g[k, i, j] += v * xv[j]
+        nk[g] = nk_g
+        nkc[g] = nkc_g
+        m1[g] = m1_g
+        m2[g] = m2_g
+        cnt[g] = cnt_g
+        f1[g] = f1_g
+        f2[g] = f2_g
     NK = nk.sum(axis=0)
     NC = nkc.sum(axis=0)
     M1 = m1.sum(axis=0)
@@ -150,6 +174,10 @@ def lloyd(X, sample_weight, centers, block_size, n_groups, labels, sq_dist):
     inertia = np.zeros(n_groups)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
+        # Sums private to the group, stored once (see gaussian.column_moments).
+        counts_g = np.zeros(K)
+        sums_g = np.zeros((K, d))
+        inertia_g = 0.0
         for r in range(b0 * block_size, min(n, b1 * block_size)):
             best = 0
             best_d = np.inf
@@ -166,10 +194,13 @@ def lloyd(X, sample_weight, centers, block_size, n_groups, labels, sq_dist):
             labels[r] = best
             sq_dist[r] = best_d
             w = sample_weight[r] if weighted else 1.0
-            counts[g, best] += w
-            inertia[g] += w * best_d
+            counts_g[best] += w
+            inertia_g += w * best_d
             for j in range(d):
                 x = X[r, j]
                 if not np.isnan(x):
-                    sums[g, best, j] += w * (np.float64(x) - centers[best, j])
+                    sums_g[best, j] += w * (np.float64(x) - centers[best, j])
+        counts[g] = counts_g
+        sums[g] = sums_g
+        inertia[g] = inertia_g
     return counts.sum(axis=0), sums.sum(axis=0), inertia.sum()

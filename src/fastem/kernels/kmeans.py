@@ -421,6 +421,11 @@ def lloyd_pass(
         margin = (coef, bmax2, tiny, np.inf)
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
+        # Sums private to the group, stored once: with few centres the groups' rows
+        # of counts and sums share cache lines, which adding into them row by row
+        # made the threads take from each other.
+        counts_g = np.zeros(K)
+        sums_g = np.zeros((K, d if update else 0))
         # The group's work in a function of its own: LLVM optimises the row
         # loops there markedly better than inside the parallel region's body.
         inertia[g], changed[g] = _group_pass(
@@ -444,9 +449,11 @@ def lloyd_pass(
             path,
             b0,
             b1,
-            counts[g],
-            sums[g],
+            counts_g,
+            sums_g,
         )
+        counts[g] = counts_g
+        sums[g] = sums_g
     total_counts = counts[0].copy()
     total_sums = np.zeros((K, d))
     total_inertia = inertia[0]
