@@ -4,11 +4,11 @@ import copy
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.utils.validation import check_is_fitted
 
 from ._make_source import adapter_for
 from ._threads import kernel_threads
+from .kernels.logsumexp import logsumexp_rows, normalise_rows
 
 
 class PredictionMixin:
@@ -50,14 +50,15 @@ class PredictionMixin:
 
     def _predict_proba(self, X):
         weighted = self._weighted_log_prob(X)
-        norm = logsumexp(weighted, axis=1)
-        with np.errstate(under="ignore"):
-            return np.exp(weighted - norm[:, None]).astype(self._output_dtype(X), copy=False)
+        with kernel_threads(self.n_jobs, X.shape[0]):
+            normalise_rows(weighted)
+        return weighted.astype(self._output_dtype(X), copy=False)
 
     def _score_samples(self, X):
-        return logsumexp(self._weighted_log_prob(X), axis=1).astype(
-            self._output_dtype(X), copy=False
-        )
+        weighted = self._weighted_log_prob(X)
+        with kernel_threads(self.n_jobs, X.shape[0]):
+            log_prob = logsumexp_rows(weighted)
+        return log_prob.astype(self._output_dtype(X), copy=False)
 
     def predict(self, X):
         """Most probable component of each row.

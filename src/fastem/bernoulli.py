@@ -7,7 +7,6 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 from sklearn.utils.validation import validate_data
 
 from ._compat import Interval
@@ -16,6 +15,7 @@ from ._params import check_weights, fill_shared_doc
 from ._threads import kernel_threads
 from .families.bernoulli import BernoulliFamily, BernoulliParams
 from .families.binary import binary_csr, dense_binary_rows, missing_columns
+from .kernels.logsumexp import normalise_rows
 
 
 def _check_observed(rows):
@@ -354,9 +354,9 @@ class BernoulliMixture(Mixture):
 
     def _predict_proba(self, X):
         weighted = self._posterior_log_prob(X)
-        weighted -= logsumexp(weighted, axis=1)[:, None]
-        with np.errstate(under="ignore"):
-            return np.exp(weighted, out=weighted)
+        with kernel_threads(self.n_jobs, X.shape[0]):
+            normalise_rows(weighted)
+        return weighted
 
     def sample(self, n_samples=1):
         """Draw random binary rows from the fitted model.

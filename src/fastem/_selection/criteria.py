@@ -10,9 +10,9 @@ import math
 import warnings
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .._passes import shared_pass
+from ..kernels.logsumexp import logsumexp_rows
 from .ties import sorted_with_ties
 
 #: Rows per block of the final evaluation pass (bounds its ``(rows, K)`` temporaries).
@@ -45,7 +45,7 @@ class _Evaluate:
         for start in range(0, X_chunk.shape[0], _EVAL_ROWS):
             stop = min(X_chunk.shape[0], start + _EVAL_ROWS)
             weighted = self.estimator._weighted_log_prob(X_chunk[start:stop])
-            norm = logsumexp(weighted, axis=1)
+            norm = logsumexp_rows(weighted)
             with np.errstate(under="ignore", invalid="ignore"):
                 log_resp = weighted - norm[:, None]
                 resp = np.exp(log_resp)

@@ -489,9 +489,10 @@ class GaussianFamily:
         if self.missing is False:
             return out
         # Rows with NaN: their marginal densities replace what the complete-row kernel
-        # made of them; the complete rows keep exactly the complete-data values.
-        rows = mr.nan_rows(X)
-        if rows.size:
+        # made of them; the complete rows keep exactly the complete-data values. The
+        # parallel check first: listing the rows is a serial pass.
+        if has_nan(X):
+            rows = mr.nan_rows(X)
             chol, prec, dprec, dlog, _, _ = self._missing_args(params)
             out[rows] = gm.log_prob_rows(
                 X, rows, self.kind, means, chol, prec, dprec, dlog, log_det
