@@ -38,6 +38,24 @@ def _scipy_row_logsumexp(a, r, K, mx):
     return np.log(s) + shift
 
 
+@njit(cache=True, inline="always")
+def _row_norm(a, r, K, e):
+    """The row's log-sum-exp, and whether it took the vector path (``e``: (K,) scratch).
+
+    A row with a finite maximum and no NaN: exponentials first, sum after (a
+    map over the row vectorises); any other row: scipy's rule.
+    """
+    mx, nan = _row_max(a, r, K)
+    if nan or not np.isfinite(mx):
+        return _scipy_row_logsumexp(a, r, K, mx), False
+    for k in range(K):
+        e[k] = exp_nonpositive(a[r, k] - mx)
+    s = 0.0
+    for k in range(K):
+        s += e[k]
+    return np.log(s) + mx, True
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def logsumexp_rows(a):
     """``log(sum_k exp(a[r, k]))`` of every row, as ``scipy.special.logsumexp(a, axis=1)``.
@@ -61,17 +79,7 @@ def logsumexp_rows(a):
     for c in prange(_n_chunks(n)):
         e = np.empty(K)
         for r in range(*_chunk(n, c)):
-            mx, nan = _row_max(a, r, K)
-            if nan or not np.isfinite(mx):
-                out[r] = _scipy_row_logsumexp(a, r, K, mx)
-                continue
-            # Exponentials first, sum after: a map over the row vectorises.
-            for k in range(K):
-                e[k] = exp_nonpositive(a[r, k] - mx)
-            s = 0.0
-            for k in range(K):
-                s += e[k]
-            out[r] = np.log(s) + mx
+            out[r] = _row_norm(a, r, K, e)[0]
     return out
 
 
@@ -98,21 +106,13 @@ def normalise_rows(a):
     for c in prange(_n_chunks(n)):
         x = np.empty(K)
         for r in range(*_chunk(n, c)):
-            mx, nan = _row_max(a, r, K)
+            norm, vector = _row_norm(a, r, K, x)
+            out[r] = norm
             row = a[r]
-            if nan or not np.isfinite(mx):
-                norm = _scipy_row_logsumexp(a, r, K, mx)
-                out[r] = norm
+            if not vector:
                 for k in range(K):
                     row[k] = np.exp(row[k] - norm)
                 continue
-            for k in range(K):
-                x[k] = exp_nonpositive(row[k] - mx)
-            s = 0.0
-            for k in range(K):
-                s += x[k]
-            norm = np.log(s) + mx
-            out[r] = norm
             # exp(a - norm), as scipy's users compute it: the difference is <= 0.
             for k in range(K):
                 x[k] = row[k] - norm
