@@ -12,7 +12,9 @@ from fastem import GaussianMixture
 from fastem._moments import data_moments
 from fastem._settings import override
 from fastem._sources import ArraySource
+from fastem.families._common import kernel_view
 from fastem.families.gaussian import GaussianFamily, GaussianParams, precision_cholesky
+from fastem.kernels import gaussian as gk
 from fastem.kernels._common import fast_exp_array
 from matmul_paths import GAUSSIAN_PATHS, pinned_matmul_path
 from synthetic import make_blobs
@@ -258,6 +260,26 @@ def test_log_prob_matches_scipy(data, covariance_type, dtype):
     assert log_prob.shape == (X.shape[0], N_COMPONENTS)
     # Both sides see the same float32 values, so the float64 tolerance holds for both.
     np.testing.assert_allclose(log_prob, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_groups", [1, 2, 3])
+@pytest.mark.parametrize("block_size", [7, 256])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", [3, 17])
+def test_diagonal_log_prob_kernel_over_blocks_and_groups(n_features, dtype, block_size, n_groups):
+    # The diag/spherical prediction kernel transposes each block of rows; partial
+    # last blocks (301 rows in blocks of 7 or 256) and every group count must
+    # give each row's own direct-form value.
+    rng = np.random.default_rng(8)
+    X = kernel_view(rng.normal(3.0, 2.0, size=(301, n_features)).astype(dtype))
+    K = 4
+    means = rng.normal(3.0, 2.0, size=(K, n_features))
+    variances = rng.uniform(0.3, 3.0, size=(K, n_features))
+    prec_chol = 1.0 / np.sqrt(variances)
+    log_det = np.log(prec_chol).sum(axis=1)
+    got = gk.log_prob_diagonal(X, means, prec_chol, log_det, block_size, n_groups)
+    expected = ref.log_gaussian_prob(X, means, variances, "diag")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def _ill_conditioned_covariances():
