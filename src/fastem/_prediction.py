@@ -23,6 +23,14 @@ class PredictionMixin:
             log_prob += np.log(params.weights)
         return log_prob
 
+    def _posterior_log_prob(self, X):
+        """The log-densities that ``predict`` and ``predict_proba`` rank and normalise.
+
+        :meth:`_weighted_log_prob` itself; a family whose rows can be impossible
+        under every component overrides it (their posterior is otherwise 0/0).
+        """
+        return self._weighted_log_prob(X)
+
     @staticmethod
     def _output_dtype(X):
         """dtype of ``predict_proba``/``score_samples`` for validated rows ``X``."""
@@ -46,10 +54,10 @@ class PredictionMixin:
         return getattr(self, "_" + method)(X)
 
     def _predict(self, X):
-        return self._weighted_log_prob(X).argmax(axis=1)
+        return self._posterior_log_prob(X).argmax(axis=1)
 
     def _predict_proba(self, X):
-        weighted = self._weighted_log_prob(X)
+        weighted = self._posterior_log_prob(X)
         with kernel_threads(self.n_jobs, X.shape[0]):
             normalise_rows(weighted)
         return weighted.astype(self._output_dtype(X), copy=False)

@@ -15,7 +15,6 @@ from ._params import check_weights, fill_shared_doc
 from ._threads import kernel_threads
 from .families.bernoulli import BernoulliFamily, BernoulliParams
 from .families.binary import binary_csr, dense_binary_rows, missing_columns
-from .kernels.logsumexp import normalise_rows
 
 
 def _check_observed(rows):
@@ -348,15 +347,6 @@ class BernoulliMixture(Mixture):
             impossible[ruled_out.all(axis=1)] = False
             scores[impossible] = -np.inf
         return scores
-
-    def _predict(self, X):
-        return self._posterior_log_prob(X).argmax(axis=1)
-
-    def _predict_proba(self, X):
-        weighted = self._posterior_log_prob(X)
-        with kernel_threads(self.n_jobs, X.shape[0]):
-            normalise_rows(weighted)
-        return weighted
 
     def sample(self, n_samples=1):
         """Draw random binary rows from the fitted model.

@@ -11,6 +11,7 @@ rule for non-finite values (tested against it).
 import numpy as np
 from numba import njit, prange
 
+from ._common import group_bounds
 from ._simd import exp_nonpositive
 
 
@@ -76,9 +77,10 @@ def logsumexp_rows(a):
     """
     n, K = a.shape
     out = np.empty(n)
-    for c in prange(_n_chunks(n)):
+    n_chunks = _n_chunks(n)
+    for c in prange(n_chunks):
         e = np.empty(K)
-        for r in range(*_chunk(n, c)):
+        for r in range(*group_bounds(n, n_chunks, c)):
             out[r] = _row_norm(a, r, K, e)[0]
     return out
 
@@ -103,9 +105,10 @@ def normalise_rows(a):
     """
     n, K = a.shape
     out = np.empty(n)
-    for c in prange(_n_chunks(n)):
+    n_chunks = _n_chunks(n)
+    for c in prange(n_chunks):
         x = np.empty(K)
-        for r in range(*_chunk(n, c)):
+        for r in range(*group_bounds(n, n_chunks, c)):
             norm, vector = _row_norm(a, r, K, x)
             out[r] = norm
             row = a[r]
@@ -128,9 +131,3 @@ def normalise_rows(a):
 def _n_chunks(n):
     # Contiguous runs of rows per parallel iteration: a row is too little work.
     return max(1, min(n, 256))
-
-
-@njit(cache=True, inline="always")
-def _chunk(n, c):
-    n_chunks = _n_chunks(n)
-    return (c * n) // n_chunks, ((c + 1) * n) // n_chunks
