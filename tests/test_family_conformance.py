@@ -368,15 +368,15 @@ def test_family_satisfies_the_protocol(entry):
     assert estimator._family_class is type(family)
 
 
-@pytest.mark.parametrize("n_samples, size", [(100, 10), (1000, 300), (10**12, 1000)])
-def testuniform_subset_is_sorted_unique_and_uniform(n_samples, size):
+@pytest.mark.parametrize("n_samples, size", [(100, 10), (1000, 300), (4001, 1000), (10**12, 1000)])
+def test_uniform_subset_is_sorted_unique_and_uniform(n_samples, size):
     from fastem._seeding import uniform_subset
 
     rng = np.random.RandomState(0)
     subset = uniform_subset(n_samples, size, rng)
     assert subset.shape == (size,)
     assert np.all(np.diff(subset) > 0) and subset[0] >= 0 and subset[-1] < n_samples
-    if n_samples <= 1000:
+    if n_samples <= 5000:
         # Every index equally likely: counts over many draws within 5 sigma of the mean.
         draws = 4000
         counts = np.bincount(
@@ -386,3 +386,37 @@ def testuniform_subset_is_sorted_unique_and_uniform(n_samples, size):
         p = size / n_samples
         mean, sd = draws * p, np.sqrt(draws * p * (1 - p))
         assert np.all(np.abs(counts - mean) < 5 * sd)
+
+
+@pytest.mark.parametrize("n_samples, size", [(4001, 1000), (40_000, 9_000), (10**6, 131072)])
+def test_uniform_subset_merges_redraws_as_union1d_would(n_samples, size):
+    # The draws and their order are the documented algorithm's: the subset is
+    # the one np.unique / np.union1d give, so fits seeded from it are unchanged.
+    from fastem._seeding import uniform_subset
+
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        expected = np.unique(rng.randint(0, n_samples, size=size))
+        while expected.size < size:
+            expected = np.union1d(expected, rng.randint(0, n_samples, size=size - expected.size))
+        subset = uniform_subset(n_samples, size, np.random.RandomState(seed))
+        np.testing.assert_array_equal(subset, expected)
+
+
+def test_prepared_seeding_rows_draw_the_seeds_of_a_fresh_draw():
+    # The selector sorts the sample once for all its k-means++ draws.
+    from fastem._seeding import SeedingRows, kmeans_plusplus
+    from fastem.families.gaussian import GaussianFamily
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(700, 3))
+    w = rng.integers(0, 3, 700).astype(float)
+    family = GaussianFamily("full", 4, 3)
+    for weights in (np.empty(0), w):
+        prepared = SeedingRows(family, X, weights)
+        for seed in range(3):
+            fresh = kmeans_plusplus(family, X, weights, 4, np.random.RandomState(seed))
+            again = kmeans_plusplus(
+                family, X, weights, 4, np.random.RandomState(seed), prepared=prepared
+            )
+            np.testing.assert_array_equal(again, fresh)

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from scipy.special import logsumexp
 
-from fastem.kernels.logsumexp import logsumexp_rows, normalise_rows
+from fastem.kernels.logsumexp import log_likelihood_and_entropy, logsumexp_rows, normalise_rows
 
 
 def _rows(n_components, seed=0):
@@ -80,3 +80,54 @@ def test_non_finite_values_follow_scipy():
     with np.errstate(invalid="ignore"):
         expected = logsumexp(a, axis=1)
     assert_array_equal(logsumexp_rows(a), expected)
+
+
+def _reference_log_likelihood_and_entropy(a, w):
+    norm = logsumexp(a, axis=1)
+    with np.errstate(under="ignore", invalid="ignore"):
+        log_resp = a - norm[:, None]
+        resp = np.exp(log_resp)
+        terms = np.where(resp > 0, resp * log_resp, 0.0).sum(axis=1)
+    return float(w @ norm), -float(w @ terms)
+
+
+@pytest.mark.parametrize("n_components", [1, 2, 7, 16])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_log_likelihood_and_entropy_against_numpy(n_components, weighted):
+    a = _rows(n_components)
+    a = a[np.isfinite(a).any(axis=1)]  # every row possible
+    w = np.random.default_rng(1).uniform(0.0, 3.0, a.shape[0])
+    ll, entropy = log_likelihood_and_entropy(a, w if weighted else np.empty(0))
+    expected_ll, expected_entropy = _reference_log_likelihood_and_entropy(
+        a, w if weighted else np.ones(a.shape[0])
+    )
+    scale = np.abs(a).max() * a.shape[0] * 3.0
+    assert abs(ll - expected_ll) <= 64 * np.finfo(np.float64).eps * scale
+    assert abs(entropy - expected_entropy) <= 1e-12 * (abs(expected_entropy) + a.shape[0])
+    if n_components == 1:
+        assert entropy == 0.0  # one component: every posterior is 1
+    else:
+        assert entropy > 0.0
+
+
+def test_log_likelihood_and_entropy_of_an_impossible_row_is_minus_infinity():
+    a = _rows(7)
+    ll, entropy = log_likelihood_and_entropy(a, np.empty(0))
+    assert ll == -np.inf
+    _, expected_entropy = _reference_log_likelihood_and_entropy(a, np.ones(a.shape[0]))
+    assert entropy == pytest.approx(expected_entropy, rel=1e-12)
+
+
+def test_log_likelihood_and_entropy_does_not_depend_on_the_thread_count():
+    import numba
+
+    a = np.random.default_rng(2).normal(-20.0, 5.0, size=(5000, 6))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = log_likelihood_and_entropy(a, np.empty(0))
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = log_likelihood_and_entropy(a, np.empty(0))
+    finally:
+        numba.set_num_threads(before)
+    assert one == two

@@ -10,17 +10,22 @@ that converge or fail drop out. A memory-mapped or chunked source is
 therefore read (initialisation passes + the most iterations of any run)
 times, not the sum over runs.
 
+Runs whose family class computes many models at once (``estep_stats_many``,
+the Gaussian families: models of one covariance type share each block's
+features and one wider product of their log-densities) are handed to it
+together, one call per chunk.
+
 The initialisation is batched the same way (:mod:`fastem._multi_init`).
 Every run computes what :func:`fastem._drivers.exact_em` computes for it
-alone, on the same chunks in the same order: only the reading is shared, so
-the results are identical to the last bit.
+alone, on the same chunks in the same order: the results are identical to
+the last bit.
 """
 
 import time
 
 import numpy as np
 
-from ._passes import _Bound, _Failure, shared_pass
+from ._passes import RUN_ERRORS, Each, _Bound, _Failure, shared_pass
 
 
 class Run:
@@ -128,6 +133,57 @@ def _estep(X_chunk, w_chunk, family, params):
     return family.estep_stats(X_chunk, w_chunk, params)
 
 
+def _estep_many(X_chunk, w_chunk, families, params):
+    """The runs' statistics of a chunk in one ``estep_stats_many`` call.
+
+    Where the joint call raises, each run's own E-step tells which of them
+    failed (a failure is its run's alone, as in separate functions).
+    """
+    try:
+        return Each(type(families[0]).estep_stats_many(families, X_chunk, w_chunk, params))
+    except RUN_ERRORS:
+        return Each.of_each(
+            [_Bound(_estep, family, p) for family, p in zip(families, params, strict=True)],
+            X_chunk,
+            w_chunk,
+        )
+
+
+def _estep_functions(live):
+    """The functions of a pass for the ``live`` runs, and the runs each one serves.
+
+    Runs whose family class has ``estep_stats_many`` share one function per
+    class (two or more of them); every other run has its own.
+    """
+    by_class = {}
+    for run in live:
+        if getattr(type(run.family), "estep_stats_many", None) is not None:
+            by_class.setdefault(type(run.family), []).append(run)
+    funcs, served = [], []
+    shared = {id(run) for runs in by_class.values() if len(runs) > 1 for run in runs}
+    for runs in by_class.values():
+        if len(runs) > 1:
+            funcs.append(_Bound(_estep_many, [r.family for r in runs], [r.params for r in runs]))
+            served.append(runs)
+    for run in live:
+        if id(run) not in shared:
+            funcs.append(run.estep())
+            served.append([run])
+    return funcs, served
+
+
+def _per_run(results, seconds, served):
+    """``(run, stats, seconds)`` for every run, a joint call's time shared by components."""
+    for result, spent, runs in zip(results, seconds, served, strict=True):
+        if len(runs) == 1 and not isinstance(result, Each):
+            yield runs[0], result, spent
+            continue
+        items = result.items if isinstance(result, Each) else [result] * len(runs)
+        sizes = [run.family.n_components for run in runs]
+        for run, item, size in zip(runs, items, sizes, strict=True):
+            yield run, item, spent * size / sum(sizes)
+
+
 def advance(runs, source, *, max_steps=None, progress=None, on_pass=None):
     """Iterate every live run, all in the same passes, until none is live.
 
@@ -154,9 +210,10 @@ def advance(runs, source, *, max_steps=None, progress=None, on_pass=None):
         live = [run for run in runs if run.live]
         if not live:
             break
-        results, seconds = shared_pass(source, [run.estep() for run in live], progress)
+        funcs, served = _estep_functions(live)
+        results, seconds = shared_pass(source, funcs, progress)
         n_passes += 1
-        for run, stats, spent in zip(live, results, seconds, strict=True):
+        for run, stats, spent in _per_run(results, seconds, served):
             start = time.perf_counter()
             run.step(stats)
             run.seconds += spent + time.perf_counter() - start

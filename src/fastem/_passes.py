@@ -41,9 +41,47 @@ class Parts:
 
     def __add__(self, other):
         return Parts(
-            [a + b for a, b in zip(self.items, other.items, strict=True)],
+            [add_results(a, b) for a, b in zip(self.items, other.items, strict=True)],
             [a + b for a, b in zip(self.seconds, other.seconds, strict=True)],
         )
+
+
+def add_results(a, b):
+    """``a + b`` of two chunks' results, where a :class:`_Failure` in either wins."""
+    if isinstance(b, _Failure):
+        return b
+    return a + b
+
+
+#: What one function of a shared pass may raise without stopping the others.
+RUN_ERRORS = (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError)
+
+
+class Each:
+    """Results of several runs from one function of a shared pass, added run by run (``+``).
+
+    A function serving many runs at once (``estep_stats_many``) returns one;
+    its items may be :class:`_Failure` of single runs.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
+
+    def __add__(self, other):
+        return Each([add_results(a, b) for a, b in zip(self.items, other.items, strict=True)])
+
+    @classmethod
+    def of_each(cls, funcs, X_chunk, w_chunk):
+        """Every ``func(X_chunk, w_chunk)`` alone, a failure kept as its own."""
+        items = []
+        for func in funcs:
+            try:
+                items.append(func(X_chunk, w_chunk))
+            except RUN_ERRORS as exc:
+                items.append(_Failure(exc))
+        return cls(items)
 
 
 def _apply_all(funcs, X_chunk, w_chunk, hook="estep"):
@@ -54,7 +92,7 @@ def _apply_all(funcs, X_chunk, w_chunk, hook="estep"):
         start = time.perf_counter()
         try:
             items.append(func(X_chunk, w_chunk))
-        except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        except RUN_ERRORS as exc:
             # One run's failure must not stop the others sharing the pass.
             items.append(_Failure(exc))
         seconds.append(time.perf_counter() - start)
@@ -148,4 +186,4 @@ class PassCounter:
             self.source.__dict__.pop(name, None)
 
 
-__all__ = ["PassCounter", "shared_pass"]
+__all__ = ["RUN_ERRORS", "Each", "PassCounter", "add_results", "shared_pass"]

@@ -55,14 +55,26 @@ def uniform_subset(n_samples, size, random_state):
     ``RandomState.choice(replace=False)`` permutes all ``n_samples`` indices, a
     temporary of 8 bytes per row; far from the row count, uniform draws with
     the repeats replaced by new draws give a uniform subset in memory of the
-    subset's size.
+    subset's size. The redraws are merged into the sorted subset drawn so far
+    (``np.union1d`` would sort and hash everything again per round).
     """
     if n_samples <= 4 * size:
         return np.sort(random_state.choice(n_samples, size=size, replace=False))
-    chosen = np.unique(random_state.randint(0, n_samples, size=size))
+    chosen = _sorted_unique(random_state.randint(0, n_samples, size=size))
     while chosen.size < size:
-        chosen = np.union1d(chosen, random_state.randint(0, n_samples, size=size - chosen.size))
+        new = _sorted_unique(random_state.randint(0, n_samples, size=size - chosen.size))
+        at = np.searchsorted(chosen, new)
+        new = new[chosen[np.minimum(at, chosen.size - 1)] != new]
+        chosen = np.insert(chosen, np.searchsorted(chosen, new), new)
     return chosen
+
+
+def _sorted_unique(values):
+    """``np.unique`` of integers by one sort (no hashing)."""
+    values = np.sort(values)
+    keep = np.ones(values.size, dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def _draw_index(cumulative, u):
@@ -132,36 +144,55 @@ def canonical_order(family, X):
     return np.argsort(key, kind="stable")
 
 
-def kmeans_plusplus(family, X, sample_weight, n_clusters, random_state, n_local_trials=None):
+class SeedingRows:
+    """The rows of a chunk prepared once for many k-means++ draws among them.
+
+    :func:`canonical_order` (a sort of every row), the weights in that order
+    and the rows gathered into it: what every :func:`kmeans_plusplus` call on
+    the same rows and geometry would compute again.
+    """
+
+    def __init__(self, family, X, sample_weight):
+        self.order = canonical_order(family, X)
+        weights = sample_weight[self.order] if sample_weight.size else np.ones(X.shape[0])
+        if getattr(family, "missing", False):
+            # A row with every value missing is no point to seed from.
+            observed = family.observed_rows(X)[self.order]
+            if not observed.all():
+                weights = weights * observed
+        self.weights = weights
+        # The rows once in canonical order: every candidate's distances then come
+        # out in that order, with no gather through the permutation per candidate.
+        self.ordered = X[self.order]
+
+
+def kmeans_plusplus(
+    family, X, sample_weight, n_clusters, random_state, n_local_trials=None, prepared=None
+):
     """Greedy, weighted k-means++ seeds among the rows of one chunk ``X``.
 
     The draws run over the rows in :func:`canonical_order`, so the seeds do not
     depend on the order of the rows, and integer weights seed as repeated rows.
+    ``prepared`` is ``SeedingRows(family, X, sample_weight)`` where the caller
+    draws many times among the same rows (the same seeds, without the sort).
 
     Returns
     -------
     indices : ndarray of shape (n_clusters,)
         Rows of ``X`` chosen as seeds.
     """
-    order = canonical_order(family, X)
-    weights = sample_weight[order] if sample_weight.size else np.ones(X.shape[0])
-    if getattr(family, "missing", False):
-        # A row with every value missing is no point to seed from.
-        observed = family.observed_rows(X)[order]
-        if not observed.all():
-            weights = weights * observed
-    # The rows once in canonical order: every candidate's distances then come out
-    # in that order, with no gather through the permutation per candidate.
-    ordered = X[order]
+    if prepared is None:
+        prepared = SeedingRows(family, X, sample_weight)
+    ordered = prepared.ordered
 
     def distances_to(positions):
         rows = np.asarray(positions, dtype=np.int64)
         return family.sq_distances(ordered, family.dense_rows(ordered, rows))
 
     positions = greedy_kmeans_plusplus(
-        weights, distances_to, n_clusters, random_state, n_local_trials
+        prepared.weights, distances_to, n_clusters, random_state, n_local_trials
     )
-    return order[positions]
+    return prepared.order[positions]
 
 
-__all__ = ["greedy_kmeans_plusplus", "kmeans_plusplus", "seeding_sample"]
+__all__ = ["SeedingRows", "greedy_kmeans_plusplus", "kmeans_plusplus", "seeding_sample"]

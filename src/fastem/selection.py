@@ -206,7 +206,9 @@ class MixtureSelector(MetaEstimatorMixin, DensityMixin, BaseEstimator):
         ``mean_log_likelihood`` (per sample), ``n_parameters``, ``bic``,
         ``aic``, ``icl``, ``entropy``, ``n_iter``, ``converged``,
         ``n_init`` (starts tried), ``fit_time`` (seconds of computing spent on
-        the candidate; reading the data is shared), ``degenerate`` (bool),
+        the candidate; reading the data is shared, and a product shared by the
+        candidates of one covariance type is shared out by their numbers of
+        components), ``degenerate`` (bool),
         ``degenerate_reason``, ``error`` ("" unless the candidate failed),
         ``rank`` (1 for the chosen one; degenerate and failed candidates rank
         last). Values of failed candidates are NaN.

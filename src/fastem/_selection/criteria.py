@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from .._passes import shared_pass
-from ..kernels.logsumexp import logsumexp_rows
+from .._passes import RUN_ERRORS, Each, _Failure, shared_pass
+from ..kernels.logsumexp import log_likelihood_and_entropy
 from .ties import sorted_with_ties
 
 #: Rows per block of the final evaluation pass (bounds its ``(rows, K)`` temporaries).
@@ -45,33 +45,86 @@ class _Evaluate:
         for start in range(0, X_chunk.shape[0], _EVAL_ROWS):
             stop = min(X_chunk.shape[0], start + _EVAL_ROWS)
             weighted = self.estimator._weighted_log_prob(X_chunk[start:stop])
-            norm = logsumexp_rows(weighted)
-            with np.errstate(under="ignore", invalid="ignore"):
-                log_resp = weighted - norm[:, None]
-                resp = np.exp(log_resp)
-                terms = np.where(resp > 0, resp * log_resp, 0.0).sum(axis=1)
-            if w_chunk.size:
-                w = w_chunk[start:stop]
-                ll += float(w @ norm)
-                entropy -= float(w @ terms)
-            else:
-                ll += float(norm.sum())
-                entropy -= float(terms.sum())
+            w = np.ascontiguousarray(w_chunk[start:stop] if w_chunk.size else w_chunk, np.float64)
+            ll_block, entropy_block = log_likelihood_and_entropy(weighted, w)
+            ll += ll_block
+            entropy += entropy_block
         return Evaluation(ll, entropy)
+
+
+class _EvaluateMany:
+    """:class:`_Evaluate` of several candidates whose family class has ``evaluate_many``.
+
+    One fused pass of the candidates' E-steps (models of one covariance type
+    in one product); chunks the family leaves to the caller (rows with NaN)
+    are scored through each estimator as :class:`_Evaluate` does.
+    """
+
+    __slots__ = ("families", "params", "estimators")
+
+    def __init__(self, families, params, estimators):
+        self.families, self.params, self.estimators = families, params, estimators
+
+    def __call__(self, X_chunk, w_chunk):
+        try:
+            found = type(self.families[0]).evaluate_many(
+                self.families, X_chunk, w_chunk, self.params
+            )
+        except RUN_ERRORS:
+            found = [None] * len(self.families)
+        items = []
+        for estimator, result in zip(self.estimators, found, strict=True):
+            if result is not None:
+                items.append(Evaluation(*result))
+                continue
+            try:
+                items.append(_Evaluate(estimator)(X_chunk, w_chunk))
+            except RUN_ERRORS as exc:
+                items.append(_Failure(exc))
+        return Each(items)
 
 
 def evaluate(candidates, source):
     """Every candidate's :class:`Evaluation` in one pass: ``[(candidate, evaluation)]``.
 
-    A candidate whose evaluation raises is failed and left out.
+    Candidates whose family class has ``evaluate_many`` (the Gaussian ones)
+    are evaluated together by it; the others one by one through their
+    fitted estimator. A candidate whose evaluation raises is failed and
+    left out.
     """
     if not candidates:
         return []
-    funcs = [_Evaluate(c.fitted(source.dtype)) for c in candidates]
+    fitted = [c.fitted(source.dtype) for c in candidates]
+    by_class = {}
+    for i, candidate in enumerate(candidates):
+        family = candidate.best.family
+        if getattr(type(family), "evaluate_many", None) is not None:
+            by_class.setdefault(type(family), []).append(i)
+    funcs, served = [], []
+    for indices in by_class.values():
+        funcs.append(
+            _EvaluateMany(
+                [candidates[i].best.family for i in indices],
+                [fitted[i]._params_from_attributes() for i in indices],
+                [fitted[i] for i in indices],
+            )
+        )
+        served.append(indices)
+    grouped = {i for indices in served for i in indices}
+    for i in range(len(candidates)):
+        if i not in grouped:
+            funcs.append(_Evaluate(fitted[i]))
+            served.append([i])
     results, seconds = shared_pass(source, funcs)
+    evaluations = [None] * len(candidates)
+    for result, spent, indices in zip(results, seconds, served, strict=True):
+        items = result.items if isinstance(result, Each) else [result] * len(indices)
+        sizes = [candidates[i].n_components for i in indices]
+        for i, item, size in zip(indices, items, sizes, strict=True):
+            candidates[i].seconds += spent * size / sum(sizes)
+            evaluations[i] = item
     out = []
-    for candidate, evaluation, spent in zip(candidates, results, seconds, strict=True):
-        candidate.seconds += spent
+    for candidate, evaluation in zip(candidates, evaluations, strict=True):
         if not isinstance(evaluation, Evaluation):
             candidate.fail(evaluation.exc)
             candidate.best = None

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._multi import Run
 from .._multi_init import InitRequest, geometry_key, initial_stats_many, random_state_key
-from .._seeding import kmeans_plusplus
+from .._seeding import SeedingRows, kmeans_plusplus
 
 
 def _params_key(params):
@@ -85,6 +85,7 @@ def seeded_runs(candidates, states, n_starts, rows, weights, source):
     of one K, from equal random states) are drawn once.
     """
     drawn = {}
+    prepared = {}  # the rows sorted for seeding, once per geometry
     for candidate, random_state in zip(candidates, states, strict=True):
         if candidate.error is not None:
             continue
@@ -96,7 +97,12 @@ def seeded_runs(candidates, states, n_starts, rows, weights, source):
                 chosen, state = drawn[key]
                 random_state.set_state(state)
             else:
-                chosen = kmeans_plusplus(family, rows, weights, K, random_state)
+                geometry = (geometry_key(family), getattr(family, "missing", None))
+                if geometry not in prepared:
+                    prepared[geometry] = SeedingRows(family, rows, weights)
+                chosen = kmeans_plusplus(
+                    family, rows, weights, K, random_state, prepared=prepared[geometry]
+                )
                 drawn[key] = (chosen, random_state.get_state())
             # Each seed is one point, whatever its weight (as k-means++ starts).
             stats = family.resp_stats(family.dense_rows(rows, chosen), np.empty(0), np.eye(K))

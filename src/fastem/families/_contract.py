@@ -14,6 +14,14 @@ float32/float64 array for Gaussians, uint8 rows or a ``BinaryCSR`` for
 Bernoulli. ``sample_weight`` is a float64 array of shape ``(n,)``, or of shape
 ``(0,)`` meaning every weight is 1 (no N-sized array of ones is ever made).
 Statistics are always float64 :class:`fastem._stats.SufficientStats`.
+
+Two static methods are optional (the drivers look for them on the family
+class): ``estep_stats_many(families, X, sample_weight, params)``, the
+:meth:`Family.estep_stats` of many models of the class on one chunk in one
+call (a list, each item exactly what its own call returns), and
+``evaluate_many(families, X, sample_weight, params)``, each model's
+``(log_likelihood, entropy)`` of its responsibilities, or None for a model it
+leaves to :meth:`Family.log_prob`. The Gaussian family has both.
 """
 
 from typing import Any, ClassVar, Protocol, runtime_checkable

@@ -14,6 +14,7 @@ from ..kernels import gaussian_missing as gm
 from ..kernels import gaussian_missing_init as gmi
 from ..kernels import missing_rows as mr
 from . import _float32_blocks as f32
+from . import _gaussian_many as _many
 from ._common import matmul_path, rows_as_kernel_views
 from .kmeans import lloyd_offsets, nearest, sq_distances
 
@@ -275,14 +276,8 @@ class GaussianFamily:
         root = np.ascontiguousarray(root, dtype=np.float64)
         return none3, none3, root**2, np.log(root), log_det, log_weights
 
-    def estep_stats(self, X, sample_weight, params):
-        """Fused E-step over ``X``: statistics and summed log-likelihood.
-
-        Rows holding NaN contribute their marginal likelihood and expected
-        statistics (see :mod:`fastem.kernels.gaussian_missing`).
-        """
-        W = self.natural_weights(params)
-        args = (
+    def _kernel_args(self, X, sample_weight, params, W):
+        return (
             X,
             sample_weight,
             self.shift,
@@ -293,29 +288,48 @@ class GaussianFamily:
             row_groups(X.shape[0]),
             self.matmul_path,
         )
+
+    def estep_stats(self, X, sample_weight, params):
+        """Fused E-step over ``X``: statistics and summed log-likelihood.
+
+        Rows holding NaN contribute their marginal likelihood and expected
+        statistics (see :mod:`fastem.kernels.gaussian_missing`).
+        """
+        W = self.natural_weights(params)
         if self._has_missing(X):
             means = np.ascontiguousarray(params.means - self.shift, dtype=np.float64)
             moments, second, ll = gm.estep_stats(
-                *args, means, *self._missing_args(params), settings.missing_pattern_rows
+                *self._kernel_args(X, sample_weight, params, W),
+                means,
+                *self._missing_args(params),
+                settings.missing_pattern_rows,
             )
-        else:
-            dtype = f32.block_dtype(self, X, params, W)
-            moments, second, ll = gk.estep_stats(*args, np.empty(0, dtype))
-            if dtype == np.float32 and not (
-                np.isfinite(ll)
-                and f32.statistics_resolved(
-                    self.covariance_type,
-                    self.n_features,
-                    moments,
-                    second,
-                    params.weights,
-                    (self._vech_i, self._vech_j),
-                )
-            ):
-                # float32 overflowed (rows far out, parameters near float32's range)
-                # or left a covariance unresolved: the chunk again in float64 blocks.
-                moments, second, ll = gk.estep_stats(*args, np.empty(0, np.float64))
+            return self._wrap(X, sample_weight, moments, second, ll)
+        dtype = f32.block_dtype(self, X, params, W)
+        args = self._kernel_args(X, sample_weight, params, W)
+        moments, second, ll = gk.estep_stats(*args, np.empty(0, dtype))
+        if dtype == np.float32 and not self._float32_resolved(params, moments, second, ll):
+            # float32 overflowed (rows far out, parameters near float32's range)
+            # or left a covariance unresolved: the chunk again in float64 blocks.
+            moments, second, ll = gk.estep_stats(*args, np.empty(0, np.float64))
         return self._wrap(X, sample_weight, moments, second, ll)
+
+    def _float32_resolved(self, params, moments, second, ll):
+        """Whether statistics from float32 blocks are finite and resolve every covariance."""
+        return bool(
+            np.isfinite(ll)
+            and f32.statistics_resolved(
+                self.covariance_type,
+                self.n_features,
+                moments,
+                second,
+                params.weights,
+                (self._vech_i, self._vech_j),
+            )
+        )
+
+    estep_stats_many = staticmethod(_many.estep_stats_many)
+    evaluate_many = staticmethod(_many.evaluate_many)
 
     def resp_stats(self, X, sample_weight, resp):
         """Statistics for given responsibilities ``resp`` of shape (n, K)."""

@@ -44,11 +44,13 @@ from ._rows import _transpose_shifted
 from ._simd import zeros_aligned, zeros_aligned_like
 
 
-@njit(parallel=True, cache=True, nogil=True)
 def estep_stats(
     X, sample_weight, shift, W, tied_prec_chol, kind, block_size, n_groups, path, block_like
 ):
     """One fused E-step: responsibilities and sufficient statistics in one pass.
+
+    :func:`estep_stats_many` for one model (the same operations in the same
+    order).
 
     Parameters
     ----------
@@ -84,8 +86,89 @@ def estep_stats(
     sum_log_likelihood : float
         ``sum_n w_n log p(x_n)``.
     """
+    starts = np.array([0, W.shape[1]], dtype=np.int64)
+    if kind == TIED:
+        tied = np.array(tied_prec_chol, dtype=np.float64, order="C")[None]
+    else:
+        tied = NO_TIED_FACTORS
+    stats, second_moment, ll, _ = estep_stats_many(
+        X,
+        sample_weight,
+        shift,
+        W,
+        starts,
+        tied,
+        kind,
+        block_size,
+        n_groups,
+        path,
+        block_like,
+        False,
+    )
+    return stats, second_moment, ll[0]
+
+
+#: The ``tied_prec_chol`` of :func:`estep_stats_many` for other kinds (writable: a
+#: read-only array is another argument type, which would compile the kernel again).
+NO_TIED_FACTORS = np.zeros((0, 0, 0))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def estep_stats_many(
+    X,
+    sample_weight,
+    shift,
+    W,
+    starts,
+    tied_prec_chol,
+    kind,
+    block_size,
+    n_groups,
+    path,
+    block_like,
+    with_entropy,
+):
+    """Fused E-steps of several models of one covariance kind in one pass.
+
+    The models' natural parameters sit side by side in ``W``: model ``m``
+    owns columns ``starts[m]:starts[m + 1]``. Each block's features ``T(x')``
+    are filled once and one product gives every model's log-densities; the
+    log-sum-exp and the responsibilities are per model (its own columns), and
+    one product ``R^T T`` gives every model's statistics. A model gets the
+    same bits as alone (:func:`estep_stats`) on the tiled and loop paths,
+    whose per-element sums do not depend on the other columns (BLAS may
+    block a wider product differently).
+
+    Parameters
+    ----------
+    X, sample_weight, shift, kind, block_size, n_groups, path, block_like
+        As :func:`estep_stats`.
+    W : ndarray of shape (n_stat_features, total_components), float64
+        Every model's natural parameters, log-weights in row 0.
+    starts : ndarray of shape (n_models + 1,), int64
+        First column of each model in ``W``, then ``total_components``.
+    tied_prec_chol : ndarray of shape (n_models, n_features, n_features) or (0, 0, 0)
+        Each model's shared precision Cholesky factor (``kind == TIED`` only).
+    with_entropy : bool
+        Evaluate instead: sum the entropy of every model's responsibilities
+        (model selection's ICL) and leave the statistics (zeros).
+
+    Returns
+    -------
+    stats : ndarray of shape (total_components, n_stat_features)
+        ``sum_n w_n r_nk T(x'_n)``, the models' rows as in ``W``'s columns
+        (zeros with ``with_entropy``).
+    second_moment : ndarray of shape (n_features, n_features) or (0, 0)
+        ``sum_n w_n x'_n x'_n^T`` for ``kind == TIED``, the same for every model
+        (zeros with ``with_entropy``).
+    sum_log_likelihood : ndarray of shape (n_models,)
+        ``sum_n w_n log p_m(x_n)`` of every model.
+    entropy : ndarray of shape (n_models,)
+        ``-sum_n w_n sum_k r_nk log r_nk`` of every model (zeros without ``with_entropy``).
+    """
     n, d = X.shape
     F, K = W.shape
+    n_models = starts.shape[0] - 1
     dtype = block_like.dtype
     Fp, Kp, dp, B = _padded_shapes(path, F, K, d, block_size, block_like.itemsize)
     Wp = np.zeros((Fp, Kp), dtype)
@@ -93,13 +176,17 @@ def estep_stats(
     Wt = np.ascontiguousarray(Wp.T)
     dxx = d if kind == TIED else 0
     dxp = dp if kind == TIED else 0
-    Up = np.zeros((dxx, dxp), dtype)
-    Up[:, :dxx] = tied_prec_chol
-    Ut = np.ascontiguousarray(Up.T)
+    n_tied = n_models if kind == TIED else 0
+    Up = np.zeros((n_tied, dxx, dxp), dtype)
+    Ut = np.zeros((n_tied, dxp, dxx), dtype)
+    for t in range(n_tied):
+        Up[t, :, :dxx] = tied_prec_chol[t]
+        Ut[t] = Up[t].T
     n_blocks, n_groups = block_layout(n, B, n_groups)
     acc = np.zeros((n_groups, Kp, Fp))
     acc_xx = np.zeros((n_groups, dxp, dxx))
-    ll = np.zeros(n_groups)
+    ll = np.zeros((n_groups, n_models))
+    entropy = np.zeros((n_groups, n_models))
     weighted = sample_weight.shape[0] > 0
     for g in prange(n_groups):
         b0, b1 = group_bounds(n_blocks, n_groups, g)
@@ -113,27 +200,86 @@ def estep_stats(
         part = np.empty((Kp, Fp), dtype)
         part_xx = np.empty((dxp, dxx), dtype)
         Y = zeros_aligned_like(dxp, B, block_like)
-        ll_g = 0.0
+        ll_g = np.zeros(n_models)
+        entropy_g = np.zeros(n_models)
+        # The log-densities less their maxima, kept past the exponentials for the entropy.
+        shifted = zeros_aligned_like(Kp if with_entropy else 0, B, block_like)
         for b in range(b0, b1):
             start = b * B
             stop = min(n, start + B)
             m = stop - start
             _fill_features(X, start, stop, shift, kind, xs, T)
             _product_tn(path, Wp, Wt, T, logp)
-            if kind == TIED:
-                _subtract_tied_quadratic(path, Up, Ut, xs, Y, total, logp, K)
-            _zero_padding_and_max(logp, m, K, mx)
             for r in range(B):
                 w = 0.0
                 if r < m:
                     w = sample_weight[start + r] if weighted else 1.0
                 w_block[r] = w
-            ll_g = _responsibilities(
-                X, stop, min(n, stop + B), logp, mx, total, w_block, m, K, weighted, ll_g
-            )
-            _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
+            for model in range(n_models):
+                k0, k1 = starts[model], starts[model + 1]
+                logp_m = logp[k0:k1]
+                if kind == TIED:
+                    _subtract_tied_quadratic(
+                        path, Up[model], Ut[model], xs, Y, total, logp_m, k1 - k0
+                    )
+                _zero_padding_and_max(logp_m, m, k1 - k0, mx)
+                if with_entropy:
+                    shifted[k0:k1] = logp_m
+                # The next block's rows are prefetched once, during the first model.
+                ahead = min(n, stop + B) if model == 0 else stop
+                ll_g[model] = _responsibilities(
+                    X, stop, ahead, logp_m, mx, total, w_block, m, k1 - k0, weighted, ll_g[model]
+                )
+                if with_entropy:
+                    entropy_g[model] -= _weighted_log_posterior_sum(
+                        logp_m, shifted[k0:k1], mx, total, w_block, m
+                    )
+            # Padding components carry no responsibility, whatever their products held.
+            for k in range(K, Kp):
+                for r in range(B):
+                    logp[k, r] = 0.0
+            if not with_entropy:
+                _accumulate(logp, T, xs, xw, w_block, kind, path, part, acc[g], part_xx, acc_xx[g])
         ll[g] = ll_g
-    return _reduce_groups(acc, acc_xx, ll, K, F)
+        entropy[g] = entropy_g
+    stats, second_moment, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups), K, F)
+    return stats, second_moment, _sum_groups(ll), _sum_groups(entropy)
+
+
+@njit(cache=True)
+def _weighted_log_posterior_sum(resp_w, logp, mx, total, w_block, m):
+    """``sum_r w_r sum_k r_rk log r_rk`` over a block's ``m`` rows, with no log per term.
+
+    After the E-step's responsibilities, ``resp_w`` holds ``w_r r_rk``, ``mx``
+    the rows' maxima and ``total`` the ratios ``w_r / s_r`` of the weights to
+    the sums ``s_r = sum_k exp(logp_rk - mx_r)`` (what the normalisation
+    leaves); ``logp`` is a copy of the log-densities from before the
+    exponentials, so ``log r_rk = logp_rk - mx_r - log s_r``. Both terms are
+    of the size of ``log K``, so the sum keeps its digits however large the
+    log-likelihood. Terms with ``r_rk = 0`` add nothing.
+    """
+    s = 0.0
+    for k in range(resp_w.shape[0]):
+        rw = resp_w[k]
+        lp = logp[k]
+        for r in range(m):
+            if rw[r] > 0.0:
+                s += np.float64(rw[r]) * (np.float64(lp[r]) - np.float64(mx[r]))
+    for r in range(m):
+        w = np.float64(w_block[r])
+        if w > 0.0:
+            s -= w * np.log(w / np.float64(total[r]))
+    return s
+
+
+@njit(cache=True)
+def _sum_groups(values):
+    """Column sums of the row groups' ``(n_groups, n_models)`` values, in group order."""
+    out = values[0].copy()
+    for g in range(1, values.shape[0]):
+        for j in range(values.shape[1]):
+            out[j] += values[g, j]
+    return out
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -127,6 +127,73 @@ def normalise_rows(a):
     return out
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def log_likelihood_and_entropy(a, sample_weight):
+    """Summed log-likelihood and entropy of the posteriors of weighted log-densities.
+
+    ``sum_r w_r logsumexp(a[r])`` and ``-sum_r w_r sum_k p_rk log p_rk`` with
+    ``p_rk = exp(a[r, k] - logsumexp(a[r]))``, in one row-parallel pass with no
+    ``(n, K)`` temporary (the model-selection criteria, ICL among them). Terms
+    with ``p_rk = 0`` add nothing; rows with non-finite values follow
+    :func:`logsumexp_rows` (a row of -inf gives -inf). The rows are summed in
+    fixed contiguous runs, so the result does not depend on the thread count.
+
+    Parameters
+    ----------
+    a : ndarray of shape (n_samples, n_components), float64
+        Weighted log-densities ``log pi_k + log p(x | k)``.
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        Empty means every row has weight 1.
+
+    Returns
+    -------
+    log_likelihood, entropy : float
+    """
+    n, K = a.shape
+    weighted = sample_weight.shape[0] > 0
+    n_chunks = _n_chunks(n)
+    ll = np.zeros(n_chunks)
+    entropy = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        e = np.empty(K)
+        ll_c = 0.0
+        entropy_c = 0.0
+        for r in range(*group_bounds(n, n_chunks, c)):
+            norm, vector = _row_norm(a, r, K, e)
+            terms = 0.0
+            if vector:
+                # e holds exp(a - max); the posteriors are e / sum(e), no more exponentials.
+                total = 0.0
+                for k in range(K):
+                    total += e[k]
+                inv = 1.0 / total
+                for k in range(K):
+                    p = e[k] * inv
+                    if p > 0.0:
+                        terms += p * (a[r, k] - norm)
+            else:
+                for k in range(K):
+                    log_p = a[r, k] - norm
+                    p = np.exp(log_p)
+                    if p > 0.0:
+                        terms += p * log_p
+            w = sample_weight[r] if weighted else 1.0
+            ll_c += w * norm
+            entropy_c -= w * terms
+        ll[c] = ll_c
+        entropy[c] = entropy_c
+    return _sum_in_order(ll), _sum_in_order(entropy)
+
+
+@njit(cache=True)
+def _sum_in_order(values):
+    # Not values.sum(): under parallel=True that becomes a reduction split by thread.
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 @njit(cache=True, inline="always")
 def _n_chunks(n):
     # Contiguous runs of rows per parallel iteration: a row is too little work.
