@@ -25,7 +25,15 @@ import time
 
 import numpy as np
 
-from ._passes import RUN_ERRORS, Each, _Bound, _Failure, shared_pass
+from ._passes import (
+    RUN_ERRORS,
+    Each,
+    _Bound,
+    _Failure,
+    grouped_by_method,
+    per_member,
+    shared_pass,
+)
 
 
 class Run:
@@ -155,33 +163,11 @@ def _estep_functions(live):
     Runs whose family class has ``estep_stats_many`` share one function per
     class (two or more of them); every other run has its own.
     """
-    by_class = {}
-    for run in live:
-        if getattr(type(run.family), "estep_stats_many", None) is not None:
-            by_class.setdefault(type(run.family), []).append(run)
-    funcs, served = [], []
-    shared = {id(run) for runs in by_class.values() if len(runs) > 1 for run in runs}
-    for runs in by_class.values():
-        if len(runs) > 1:
-            funcs.append(_Bound(_estep_many, [r.family for r in runs], [r.params for r in runs]))
-            served.append(runs)
-    for run in live:
-        if id(run) not in shared:
-            funcs.append(run.estep())
-            served.append([run])
-    return funcs, served
-
-
-def _per_run(results, seconds, served):
-    """``(run, stats, seconds)`` for every run, a joint call's time shared by components."""
-    for result, spent, runs in zip(results, seconds, served, strict=True):
-        if len(runs) == 1 and not isinstance(result, Each):
-            yield runs[0], result, spent
-            continue
-        items = result.items if isinstance(result, Each) else [result] * len(runs)
-        sizes = [run.family.n_components for run in runs]
-        for run, item, size in zip(runs, items, sizes, strict=True):
-            yield run, item, spent * size / sum(sizes)
+    groups, alone = grouped_by_method(live, lambda run: run.family, "estep_stats_many")
+    funcs = [
+        _Bound(_estep_many, [r.family for r in runs], [r.params for r in runs]) for runs in groups
+    ]
+    return funcs + [run.estep() for run in alone], groups + [[run] for run in alone]
 
 
 def advance(runs, source, *, max_steps=None, progress=None, on_pass=None):
@@ -213,7 +199,9 @@ def advance(runs, source, *, max_steps=None, progress=None, on_pass=None):
         funcs, served = _estep_functions(live)
         results, seconds = shared_pass(source, funcs, progress)
         n_passes += 1
-        for run, stats, spent in _per_run(results, seconds, served):
+        for run, stats, spent in per_member(
+            results, seconds, served, lambda run: run.family.n_components
+        ):
             start = time.perf_counter()
             run.step(stats)
             run.seconds += spent + time.perf_counter() - start

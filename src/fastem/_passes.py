@@ -84,6 +84,37 @@ class Each:
         return cls(items)
 
 
+def grouped_by_method(members, family_of, name, min_size=2):
+    """Members whose family class has the method ``name``, grouped by class, and the rest.
+
+    Returns ``(groups, alone)``: lists of at least ``min_size`` members that one
+    call of ``type(family).name`` can serve, and every other member (in their order).
+    """
+    by_class = {}
+    for member in members:
+        family = family_of(member)
+        if getattr(type(family), name, None) is not None:
+            by_class.setdefault(type(family), []).append(member)
+    groups = [group for group in by_class.values() if len(group) >= min_size]
+    grouped = {id(member) for group in groups for member in group}
+    return groups, [member for member in members if id(member) not in grouped]
+
+
+def per_member(results, seconds, served, size):
+    """``(member, result, seconds)`` for every member a function of a shared pass served.
+
+    ``served[i]`` lists the members of function ``i``; an :class:`Each` result
+    is theirs item by item, any other (one member's result, or a failure of
+    the whole call) is every member's. A call's time is shared out by
+    ``size(member)`` (the work each member's part of it took).
+    """
+    for result, spent, members in zip(results, seconds, served, strict=True):
+        items = result.items if isinstance(result, Each) else [result] * len(members)
+        sizes = [size(member) for member in members]
+        for member, item, part in zip(members, items, sizes, strict=True):
+            yield member, item, spent * part / sum(sizes)
+
+
 def _apply_all(funcs, X_chunk, w_chunk, hook="estep"):
     if hook is not None:
         test_hook(hook)
@@ -186,4 +217,12 @@ class PassCounter:
             self.source.__dict__.pop(name, None)
 
 
-__all__ = ["RUN_ERRORS", "Each", "PassCounter", "add_results", "shared_pass"]
+__all__ = [
+    "RUN_ERRORS",
+    "Each",
+    "PassCounter",
+    "add_results",
+    "grouped_by_method",
+    "per_member",
+    "shared_pass",
+]

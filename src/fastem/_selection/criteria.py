@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .._passes import RUN_ERRORS, Each, _Failure, shared_pass
+from .._passes import RUN_ERRORS, Each, _Failure, grouped_by_method, per_member, shared_pass
 from ..kernels.logsumexp import log_likelihood_and_entropy
 from .ties import sorted_with_ties
 
@@ -95,34 +95,27 @@ def evaluate(candidates, source):
     if not candidates:
         return []
     fitted = [c.fitted(source.dtype) for c in candidates]
-    by_class = {}
-    for i, candidate in enumerate(candidates):
-        family = candidate.best.family
-        if getattr(type(family), "evaluate_many", None) is not None:
-            by_class.setdefault(type(family), []).append(i)
-    funcs, served = [], []
-    for indices in by_class.values():
-        funcs.append(
-            _EvaluateMany(
-                [candidates[i].best.family for i in indices],
-                [fitted[i]._params_from_attributes() for i in indices],
-                [fitted[i] for i in indices],
-            )
+    # Every Gaussian candidate through the fused evaluation, a lone one too, so that
+    # a candidate's criteria never depend on the others searched beside it.
+    groups, alone = grouped_by_method(
+        list(range(len(candidates))), lambda i: candidates[i].best.family, "evaluate_many", 1
+    )
+    funcs = [
+        _EvaluateMany(
+            [candidates[i].best.family for i in indices],
+            [fitted[i]._params_from_attributes() for i in indices],
+            [fitted[i] for i in indices],
         )
-        served.append(indices)
-    grouped = {i for indices in served for i in indices}
-    for i in range(len(candidates)):
-        if i not in grouped:
-            funcs.append(_Evaluate(fitted[i]))
-            served.append([i])
+        for indices in groups
+    ]
+    funcs += [_Evaluate(fitted[i]) for i in alone]
     results, seconds = shared_pass(source, funcs)
     evaluations = [None] * len(candidates)
-    for result, spent, indices in zip(results, seconds, served, strict=True):
-        items = result.items if isinstance(result, Each) else [result] * len(indices)
-        sizes = [candidates[i].n_components for i in indices]
-        for i, item, size in zip(indices, items, sizes, strict=True):
-            candidates[i].seconds += spent * size / sum(sizes)
-            evaluations[i] = item
+    for i, evaluation, spent in per_member(
+        results, seconds, groups + [[i] for i in alone], lambda i: candidates[i].n_components
+    ):
+        candidates[i].seconds += spent
+        evaluations[i] = evaluation
     out = []
     for candidate, evaluation in zip(candidates, evaluations, strict=True):
         if not isinstance(evaluation, Evaluation):
