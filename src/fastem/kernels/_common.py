@@ -99,6 +99,20 @@ def group_bounds(n_blocks, n_groups, g):
 
 
 @njit(cache=True)
+def sum_groups(values):
+    """Column sums of per-group partial sums ``(n_groups, n)``, in group order.
+
+    Not ``values.sum(axis=0)`` inside a ``parallel=True`` kernel: there it
+    becomes a reduction split by thread, whose order depends on the thread count.
+    """
+    out = values[0].copy()
+    for g in range(1, values.shape[0]):
+        for j in range(values.shape[1]):
+            out[j] += values[g, j]
+    return out
+
+
+@njit(cache=True)
 def column_sums(scores, K, total):
     """``total[r]`` = sum over the first ``K`` rows of the block ``scores[k, r]``."""
     B = total.shape[0]

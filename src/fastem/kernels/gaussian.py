@@ -19,7 +19,7 @@ ill-conditioned covariances.
 import numpy as np
 from numba import njit, prange
 
-from ._common import block_layout, group_bounds
+from ._common import block_layout, group_bounds, sum_groups
 from ._gaussian_block import (
     _accumulate,
     _padded_shapes,
@@ -243,7 +243,7 @@ def estep_stats_many(
         ll[g] = ll_g
         entropy[g] = entropy_g
     stats, second_moment, _ = _reduce_groups(acc, acc_xx, np.zeros(n_groups), K, F)
-    return stats, second_moment, _sum_groups(ll), _sum_groups(entropy)
+    return stats, second_moment, sum_groups(ll), sum_groups(entropy)
 
 
 @njit(cache=True)
@@ -270,16 +270,6 @@ def _weighted_log_posterior_sum(resp_w, logp, mx, total, w_block, m):
         if w > 0.0:
             s -= w * np.log(w / np.float64(total[r]))
     return s
-
-
-@njit(cache=True)
-def _sum_groups(values):
-    """Column sums of the row groups' ``(n_groups, n_models)`` values, in group order."""
-    out = values[0].copy()
-    for g in range(1, values.shape[0]):
-        for j in range(values.shape[1]):
-            out[j] += values[g, j]
-    return out
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -11,7 +11,7 @@ rule for non-finite values (tested against it).
 import numpy as np
 from numba import njit, prange
 
-from ._common import group_bounds
+from ._common import group_bounds, sum_groups
 from ._simd import exp_nonpositive
 
 
@@ -152,8 +152,7 @@ def log_likelihood_and_entropy(a, sample_weight):
     n, K = a.shape
     weighted = sample_weight.shape[0] > 0
     n_chunks = _n_chunks(n)
-    ll = np.zeros(n_chunks)
-    entropy = np.zeros(n_chunks)
+    sums = np.zeros((n_chunks, 2))  # per chunk: log-likelihood, entropy
     for c in prange(n_chunks):
         e = np.empty(K)
         ll_c = 0.0
@@ -180,18 +179,10 @@ def log_likelihood_and_entropy(a, sample_weight):
             w = sample_weight[r] if weighted else 1.0
             ll_c += w * norm
             entropy_c -= w * terms
-        ll[c] = ll_c
-        entropy[c] = entropy_c
-    return _sum_in_order(ll), _sum_in_order(entropy)
-
-
-@njit(cache=True)
-def _sum_in_order(values):
-    # Not values.sum(): under parallel=True that becomes a reduction split by thread.
-    total = 0.0
-    for v in values:
-        total += v
-    return total
+        sums[c, 0] = ll_c
+        sums[c, 1] = entropy_c
+    total = sum_groups(sums)
+    return total[0], total[1]
 
 
 @njit(cache=True, inline="always")
