@@ -15,39 +15,50 @@ from numba.extending import overload
 from ._simd import prefetch, store_transposed, vload, vload_widened, vsub
 
 
+@njit(cache=True, inline="always")
+def _tile_of_8_rows(X, start, r0, shift, xs):
+    """``xs[:, r0:r0 + 8]`` of :func:`_transpose_shifted_scalar`: rows ``start + r0`` on."""
+    for j in range(X.shape[1]):
+        sj = shift[j]
+        for r in range(8):
+            xs[j, r0 + r] = np.float64(X[start + r0 + r, j]) - sj
+
+
+@njit(cache=True, inline="always")
+def _tiles_of_8_rows(X, start, full, shift, xs):
+    """``xs[:, :full]`` of :func:`_transpose_shifted_scalar` (``full % 8 == 0``)."""
+    for r0 in range(0, full, 8):
+        _tile_of_8_rows(X, start, r0, shift, xs)
+
+
+@njit(cache=True, inline="always")
+def _rows_one_at_a_time(X, start, first, stop, shift, xs):
+    """``xs[:, first:stop - start]`` of :func:`_transpose_shifted_scalar`, row by row."""
+    for r in range(first, stop - start):
+        for j in range(X.shape[1]):
+            xs[j, r] = np.float64(X[start + r, j]) - shift[j]
+
+
 @njit(cache=True)
 def _transpose_shifted_scalar(X, start, stop, shift, xs):
     """``xs[:, :m] = (X[start:stop] - shift).T``, subtracted in float64, one value at a time.
 
-    Which loop order is fastest depends on the width: up to 6 features, whole
-    tiles of 8 rows (a fixed trip count LLVM unrolls into vector stores, which
-    beats row by row); up to 24, row by row (there it beats the tiles); beyond,
-    tiles of up to 8 rows, so each cache line of ``xs`` is written whole before
-    it is evicted.
+    Whole tiles of 8 rows: per feature a fixed trip count of 8, which LLVM
+    unrolls into 8 stores to one cache line. Row by row, it vectorises over
+    the features instead and stores with scatters, which are slow on AVX-512
+    (the Zen 4 EPYC of bench/) and never beat the tiles. The
+    branch on the width lets LLVM unroll the features too when there are at
+    most 6 (three colour channels); the rows past the last tile go one at a
+    time.
     """
     d = X.shape[1]
     m = stop - start
+    full = m - m % 8
     if d <= 6:
-        full = m - m % 8
-        for r0 in range(0, full, 8):
-            for j in range(d):
-                sj = shift[j]
-                for r in range(8):
-                    xs[j, r0 + r] = np.float64(X[start + r0 + r, j]) - sj
-        for r in range(full, m):
-            for j in range(d):
-                xs[j, r] = np.float64(X[start + r, j]) - shift[j]
-    elif d <= 24:
-        for r in range(m):
-            for j in range(d):
-                xs[j, r] = np.float64(X[start + r, j]) - shift[j]
+        _tiles_of_8_rows(X, start, full, shift, xs)
     else:
-        for r0 in range(0, m, 8):
-            r1 = min(m, r0 + 8)
-            for j in range(d):
-                sj = shift[j]
-                for r in range(r0, r1):
-                    xs[j, r] = np.float64(X[start + r, j]) - sj
+        _tiles_of_8_rows(X, start, full, shift, xs)
+    _rows_one_at_a_time(X, start, full, stop, shift, xs)
 
 
 def _transpose_shifted(X, start, stop, shift, xs):
@@ -72,11 +83,21 @@ def _transpose_shifted_impl(X, start, stop, shift, xs):
 
     def impl(X, start, stop, shift, xs):
         d = X.shape[1]
-        # In 8 x 8 register tiles (float32 widened as it is loaded): one vector
-        # load and store per 8 values instead of one per value, which pays on
-        # wide rows; below 16 features the scalar loops are as fast or faster.
+        # From 16 features, 8 x 8 register tiles (float32 widened as it is
+        # loaded): one vector load and store per 8 values instead of one per
+        # value; below, the scalar tiles are as fast or faster.
         if d < 16:
-            _transpose_shifted_scalar(X, start, stop, shift, xs)
+            # The scalar tiles, each fetching the rows of the tile 4 ahead: the
+            # hardware prefetcher alone leaves these loads waiting in the tabular
+            # kernel, whose rows are read between long stretches of arithmetic.
+            m = stop - start
+            full = m - m % 8
+            n = X.shape[0]
+            for r0 in range(0, full, 8):
+                ahead = min(n, start + r0 + 32)
+                _prefetch_rows(X, ahead, min(n, ahead + 8), 0, 1)
+                _tile_of_8_rows(X, start, r0, shift, xs)
+            _rows_one_at_a_time(X, start, full, stop, shift, xs)
             return
         m = stop - start
         dv = d - d % 8

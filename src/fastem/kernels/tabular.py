@@ -29,7 +29,8 @@ their (n, K) log-densities given in ``extra`` to the scores and hands back the
 weighted responsibilities for their statistics.
 
 The rows of a block are first transposed into a (D, block) float64 buffer
-(gaussian columns shifted), so that every per-kind term runs over the block's
+(gaussian columns shifted) by the Gaussian kernels' transposition
+(``_rows``), so that every per-kind term runs over the block's
 rows in the innermost loop (vector lanes over rows). A column with a missing
 cell in the block takes loops where a missing cell adds 0 by a select; a
 complete one (counted once per block) takes loops without the selects. Then
@@ -50,6 +51,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import block_layout, group_bounds
+from ._rows import _transpose_shifted
 from ._simd import exp_nonpositive
 
 SOFT = 0
@@ -261,6 +263,9 @@ def tabular_pass(
     gm = np.empty((G, D, K))
     gj = np.empty((G, S, K))
     gt = np.empty(G)
+    # Every column goes through the shared transposition; only the gaussian ones shift.
+    shift_all = np.zeros(D)
+    shift_all[g0 : g0 + nG] = shift
     for g in prange(G):
         gc[g] = 0.0
         gs1[g] = 0.0
@@ -271,7 +276,6 @@ def tabular_pass(
         xb = np.empty((D, B))
         nanb = np.zeros(D, dtype=np.int64)
         lpb = np.empty((K, B))
-        rt = np.empty((B, K))
         codes = np.empty((n_joint_groups, B), dtype=np.int32)
         mx = np.empty(B)
         sb = np.empty(B)
@@ -281,9 +285,7 @@ def tabular_pass(
         for blk in range(first, last):
             i0 = blk * B
             m = min(n, i0 + B) - i0
-            for r in range(m):
-                for j in range(g0, D):
-                    xb[j, r] = X[i0 + r, j]
+            _transpose_shifted(X, i0, i0 + m, shift_all, xb)
             # Missing cells per column of the block: complete columns (the common case)
             # take loops without the selects that skip missing cells.
             for j in range(g0, D):
@@ -293,10 +295,6 @@ def tabular_pass(
                 for r in range(m):
                     c += 0 if xb[j, r] == xb[j, r] else 1
                 nanb[j] = c
-            for j in range(nG):
-                sh = shift[j]
-                for r in range(m):
-                    xb[g0 + j, r] -= sh
             for r in range(m):
                 wb[r] = sample_weight[i0 + r] if weighted else 1.0
             for q in range(n_joint_groups):
@@ -462,16 +460,13 @@ def tabular_pass(
                     gs1[g, row, k] += a1
                     gm[g, row, k] += am
             if nC > 0:
-                # Level counts: a scatter of each row's K responsibilities, read
-                # row-major so that the K adds are contiguous.
-                for r in range(m):
-                    for k in range(K):
-                        rt[r, k] = lpb[k, r]
+                # Level counts: a scatter of the responsibilities into the codes' counts,
+                # straight from the component-major block (each count still summed in
+                # row order).
                 for q in range(n_joint_groups):
-                    for r in range(m):
-                        idx = codes[q, r]
-                        for k in range(K):
-                            gj[g, idx, k] += rt[r, k]
+                    for k in range(K):
+                        for r in range(m):
+                            gj[g, codes[q, r], k] += lpb[k, r]
         gt[g] = total
     counts = gc[0].copy()
     s1 = gs1[0].copy()
