@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
@@ -64,6 +65,20 @@ def test_em_step_matches_reference(dtype, missing, weighted, table_bytes):
         scores, proba = model.score_samples(frame), model.predict_proba(frame)
     assert_allclose(scores, logsumexp(lj, axis=1), rtol=0, atol=1e-10)
     assert_allclose(proba, np.exp(lj - logsumexp(lj, axis=1)[:, None]), atol=1e-10)
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.15])
+def test_counts_past_the_log_factorial_table(missing):
+    # log x! is looked up below 1024 and computed above: both kinds of count share blocks.
+    frame, (G, B, C, P), _ = make_table(300, seed=3, missing=missing)
+    big = np.random.default_rng(7).uniform(size=(300, 1)) < 0.3
+    P = np.where(big, P + 1500.0, P)
+    frame = frame.assign(p1=pd.array([None if np.isnan(v) else int(v) for v in P[:, 0]], "Int64"))
+    p0 = start_params(3)
+    model = fit_from(frame, p0, 1, **REG)
+    params, ll = ref.em_step(G, B, C, P, p0, REG["reg_covar"], REG["alpha"], None)
+    assert_params_close(model_params(model), params)
+    assert_allclose(model.lower_bounds_, [ll], rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -59,14 +59,6 @@ GIVEN = 2
 SCORE = 3
 
 
-@njit(cache=True, inline="always")
-def _log_factorial(x, table):
-    n = np.int64(x)
-    if n < table.shape[0]:
-        return table[n]
-    return math.lgamma(x + 1.0)
-
-
 def categorical_groups(n_levels, n_components, table_bytes):
     """Boundaries of the runs of categorical columns that the kernel reads as one code.
 
@@ -254,6 +246,7 @@ def tabular_pass(
     n_blocks, n_groups = block_layout(n, block_size, n_groups)
     G = n_groups
     B = block_size
+    lf_last = np.float64(log_factorial.shape[0] - 1)
     stride, joint_offsets, joint_log_prob = _joint_tables(c_offsets, c_log_prob, c_groups)
     n_joint_groups = c_groups.shape[0] - 1
     S = joint_offsets[n_joint_groups]
@@ -276,7 +269,7 @@ def tabular_pass(
         xb = np.empty((D, B))
         nanb = np.zeros(D, dtype=np.int64)
         lpb = np.empty((K, B))
-        codes = np.empty((n_joint_groups, B), dtype=np.int32)
+        codes = np.empty((n_joint_groups, B), dtype=np.uint32)
         mx = np.empty(B)
         sb = np.empty(B)
         wb = np.empty(B)
@@ -298,18 +291,20 @@ def tabular_pass(
             for r in range(m):
                 wb[r] = sample_weight[i0 + r] if weighted else 1.0
             for q in range(n_joint_groups):
-                base = np.int32(joint_offsets[q])
+                # 32 bits: AVX2 converts float64 to 32-bit integers four lanes at a
+                # time, to 64-bit ones one lane at a time. Unsigned: an index that
+                # cannot be negative needs no wraparound in the gathers and scatters.
+                base = np.uint32(joint_offsets[q])
+                cq = codes[q]
                 for r in range(m):
-                    codes[q, r] = base
+                    cq[r] = base
                 for j in range(c_groups[q], c_groups[q + 1]):
-                    row = c0 + j
-                    # int32: AVX2 converts float64 to int32 four lanes at a time, int64
-                    # only one.
-                    n_lev = np.int32(c_offsets[j + 1] - c_offsets[j])
-                    st = np.int32(stride[j])
+                    n_lev = np.uint32(c_offsets[j + 1] - c_offsets[j])
+                    st = np.uint32(stride[j])
+                    xr = xb[c0 + j]
                     for r in range(m):
-                        x = xb[row, r]
-                        codes[q, r] += st * (np.int32(x) if x == x else n_lev)
+                        x = xr[r]
+                        cq[r] += np.uint32(st * (np.uint32(x) if x == x else n_lev))
             if mode == GIVEN:
                 for k in range(K):
                     for r in range(m):
@@ -355,14 +350,27 @@ def tabular_pass(
                                 lpb[k, r] += v if x == x else 0.0
                 for q in range(n_joint_groups):
                     # One gather per component for the group's columns together.
+                    cq = codes[q]
                     for k in range(K):
+                        jl = joint_log_prob[k]
+                        lk = lpb[k]
                         for r in range(m):
-                            lpb[k, r] += joint_log_prob[k, codes[q, r]]
+                            lk[r] += jl[cq[r]]
                 for j in range(nP):
                     row = p0 + j
+                    # log x! from the table, branch-free (a missing cell reads entry 0
+                    # and its term is dropped below); counts past the table, rare, after.
+                    xr = xb[row]
+                    top = 0.0
                     for r in range(m):
-                        x = xb[row, r]
-                        lf[r] = _log_factorial(x, log_factorial) if x == x else 0.0
+                        x = xr[r]
+                        xv = x if x == x else 0.0
+                        top = max(top, xv)
+                        lf[r] = log_factorial[np.uint64(min(xv, lf_last))]
+                    if top > lf_last:
+                        for r in range(m):
+                            if xr[r] > lf_last:
+                                lf[r] = math.lgamma(xr[r] + 1.0)
                     for k in range(K):
                         a = p_log_rate[j, k]
                         b = p_rate[j, k]
@@ -463,10 +471,13 @@ def tabular_pass(
                 # Level counts: a scatter of the responsibilities into the codes' counts,
                 # straight from the component-major block (each count still summed in
                 # row order).
+                gjg = gj[g]
                 for q in range(n_joint_groups):
+                    cq = codes[q]
                     for k in range(K):
+                        lk = lpb[k]
                         for r in range(m):
-                            gj[g, codes[q, r], k] += lpb[k, r]
+                            gjg[cq[r], k] += lk[r]
         gt[g] = total
     counts = gc[0].copy()
     s1 = gs1[0].copy()
