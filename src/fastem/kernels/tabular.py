@@ -38,7 +38,7 @@ per row the log-sum-exp (one ``log`` per 32 unweighted rows), the
 responsibilities, and every statistic
 (``N_k``; per column and component the sums of ``r x'`` and, for gaussians,
 ``r x'^2``; the weight of the missing cells; the code counts, scattered
-from a row-major copy of the block's responsibilities) are added into
+straight from the block's component-major responsibilities) are added into
 the row group's float64 accumulators, reduced in a fixed order. One function,
 generic over float32 and float64 rows, serves EM (``SOFT``), statistics of
 given responsibilities (``GIVEN``) and prediction (``SCORE``: the (n, K)
@@ -375,7 +375,7 @@ def tabular_pass(
                         a = p_log_rate[j, k]
                         b = p_rate[j, k]
                         for r in range(m):
-                            x = xb[row, r]
+                            x = xr[r]
                             v = x * a - b - lf[r]
                             lpb[k, r] += v if x == x else 0.0
                 if not stats:
