@@ -30,6 +30,19 @@ def n_stat_features(kind, n_features):
     return 1 + d
 
 
+@njit(cache=True, inline="always")
+def _constant_and_padding(xs, T, m):
+    """The constant feature of a block's ``m`` rows, and zeros in its columns past them."""
+    B = T.shape[1]
+    for j in range(xs.shape[0]):
+        for r in range(m, B):
+            xs[j, r] = 0.0
+    for r in range(m):
+        T[0, r] = 1.0
+    for r in range(m, B):
+        T[0, r] = 0.0
+
+
 @njit(cache=True)
 def _fill_features(X, start, stop, shift, kind, xs, T):
     """Shifted rows and their features, feature-major, for rows ``start:stop``.
@@ -40,16 +53,9 @@ def _fill_features(X, start, stop, shift, kind, xs, T):
     zeroed: they meet zero responsibilities, and 0 * stale-inf would be NaN.
     """
     d = X.shape[1]
-    m = stop - start
     B = T.shape[1]
     _transpose_shifted(X, start, stop, shift, xs)
-    for j in range(d):
-        for r in range(m, B):
-            xs[j, r] = 0.0
-    for r in range(m):
-        T[0, r] = 1.0
-    for r in range(m, B):
-        T[0, r] = 0.0
+    _constant_and_padding(xs, T, stop - start)
     # Products through row views: indexing ``T`` in 2-D next to its alias ``xs``
     # kept LLVM from vectorising these loops.
     if kind == FULL:

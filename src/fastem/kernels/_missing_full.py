@@ -141,7 +141,8 @@ def _full_pattern_rows(
     block pipeline into the pattern's own ``acc_q``, which then becomes the
     expected statistics. Returns ``ll`` plus the rows' log-likelihood sum.
     """
-    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx_g, cells, Wm, mr = block
+    T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx_g = block[:13]
+    nan_rows, bits, Wm, mr = block[13:]
     S2, GS, bvec, g1 = completion
     # Runtime values, not the constants, so that this call of the block pipeline
     # shares its compiled form with the one of the complete rows.
@@ -173,7 +174,7 @@ def _full_pattern_rows(
         _fill_features(Xc, 0, mb, shift_q, kind, xs, T)
         ll = _block_rows(
             X, no_nan, no_nan, mb, wc, weighted, kind, K, path, Wq, Wqt, Up, Ut, T, xs, xw,
-            logp, mx, total, w_block, part, part_xx, Y, acc_q, acc_xx_g, ll, cells, cells,
+            logp, mx, total, w_block, part, part_xx, Y, acc_q, acc_xx_g, ll, nan_rows, bits,
             no_nan, Wm, mr, mx,
         )  # fmt: skip
     _, _, Cs, Rs, _ = pattern_work

@@ -421,6 +421,20 @@ def _fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
+@intrinsic
+def trailing_zeros(typingctx, x):
+    """Index of the lowest set bit of a nonzero int64 (one ``tzcnt``); undefined for 0."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64"
+        )
+        return builder.call(fn, [args[0], ir.IntType(1)(1)])
+
+    return types.int64(types.int64), codegen
+
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693145751953125
 _LN2_LO = 1.428606820309417232e-06

@@ -19,15 +19,15 @@ Every block of rows goes through the fused pipeline of
 same bits as there).
 
 - Diagonal and spherical models: the rows with NaN stay in their block, which
-  is read in place (the families pass C-ordered rows). The
-  block's missing cells are found once, in the filled features, as a list of
-  (row, column) pairs that the three corrections share: a missing value is
-  zeroed in the features ``T(x')``, which removes every term of its coordinate
+  is read in place (the families pass C-ordered rows). A missing value is
+  zeroed in the features ``T(x')`` as they are filled, and marked in its row's
+  bits of missing columns: the zero removes every term of its coordinate
   from the product ``T W`` but the constant one,
-  ``-log(2 pi s_kj) / 2 - mu_kj^2 / (2 s_kj)``, subtracted per missing cell;
+  ``-log(2 pi s_kj) / 2 - mu_kj^2 / (2 s_kj)``, subtracted per missing value
+  (the rows with a NaN, one by one, their columns from the bits);
   its expected statistics (the component's ``mu_kj`` and ``mu_kj^2 + s_kj``)
   are added at the end from the responsibilities summed per component and
-  column. No row-by-row path.
+  column. No factorisation per pattern.
 - Full and tied covariances: the complete rows of a block, gathered in the
   block buffer, take the pipeline;
   the rows with NaN of the whole chunk are sorted by missingness pattern (each
@@ -45,7 +45,7 @@ Accumulators are per row group and float64, as in the complete-data kernels.
 This module holds the E-step and the log-densities for predict; the pieces are
 in :mod:`.missing_rows` (where the NaN are), :mod:`._missing_pattern` (the
 factorisation per pattern, rows one by one), :mod:`._missing_block` (a block
-through the pipeline, the diag/spherical cells) and :mod:`._missing_full` (a
+through the pipeline, the diag/spherical missing values) and :mod:`._missing_full` (a
 full model's frequent pattern); the initialisation's kernels are in
 :mod:`.gaussian_missing_init`.
 """
@@ -56,7 +56,7 @@ from numba import njit, prange
 from ._common import block_layout, group_bounds
 from ._gaussian_block import _padded_shapes, _reduce_groups
 from ._gaussian_features import DIAG, FULL, SPHERICAL, TIED, _fill_features
-from ._missing_block import _block_rows, _find_missing
+from ._missing_block import _block_rows, _fill_missing_features, n_bit_words
 from ._missing_full import _full_pattern_rows
 from ._missing_pattern import _LOG_2PI, _full_row, _missing_rows_full, _pattern_factors
 from ._simd import zeros_aligned
@@ -165,11 +165,9 @@ def estep_stats(
         Y = zeros_aligned(dxp, B)
         Xc = np.empty((B, d), dtype=X.dtype)
         wc = np.zeros(B)
-        # Diag and spherical: a block's missing cells, found once per block.
-        n_cells_max = 0 if full_like else B * d
-        cell_row = np.empty(n_cells_max, dtype=np.int64)
-        cell_col = np.empty(n_cells_max, dtype=np.int64)
-        flags = np.empty(0 if full_like else B)
+        # Diag and spherical: a block's rows holding NaN and their missing columns' bits.
+        nan_rows = np.empty(0 if full_like else B, dtype=np.int64)
+        bits = np.zeros((0 if full_like else n_bit_words(d), B), dtype=np.int64)
         scratch = np.empty(K)
         work = (
             np.empty(d, dtype=np.int64),
@@ -190,16 +188,15 @@ def estep_stats(
             stop = min(n, start + B)
             if not full_like:
                 # Every row takes the block pipeline, read in place; the
-                # missing cells are found in the filled block.
+                # missing values are zeroed and marked as the block is filled.
                 m = stop - start
                 for r in range(m):
                     wc[r] = sample_weight[start + r] if weighted else 1.0
-                _fill_features(X, start, stop, shift, kind, xs, T)
-                nc = _find_missing(m, kind, xs, T, flags, cell_row, cell_col)
+                n_nan = _fill_missing_features(X, start, stop, shift, kind, xs, T, bits, nan_rows)
                 ll_g = _block_rows(
                     X, stop, min(n, stop + B), m, wc, weighted, kind, K, path, Wp, Wt, Up, Ut,
                     T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
-                    ll_g, cell_row, cell_col, nc, W_missing, missing_resp[g], scratch,
+                    ll_g, nan_rows, bits, n_nan, W_missing, missing_resp[g], scratch,
                 )  # fmt: skip
                 continue
             # Full and tied: the complete rows, gathered in the block buffer; the
@@ -225,7 +222,7 @@ def estep_stats(
                 ll_g = _block_rows(
                     X, stop, min(n, stop + B), mc, wc, weighted, kind, K, path, Wp, Wt, Up, Ut,
                     T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, acc[g], acc_xx[g],
-                    ll_g, cell_row, cell_col, mc * 0, W_missing, missing_resp[g], scratch,
+                    ll_g, nan_rows, bits, mc * 0, W_missing, missing_resp[g], scratch,
                 )  # fmt: skip
         lo = (g * n_sorted) // n_groups
         hi = ((g + 1) * n_sorted) // n_groups
@@ -237,7 +234,7 @@ def estep_stats(
         elif kind == FULL and hi > lo:
             block = (
                 T, xs, xw, logp, mx, total, w_block, part, part_xx, Y, Up, Ut, acc_xx[g],
-                cell_row, W_missing, missing_resp[g],
+                nan_rows, bits, W_missing, missing_resp[g],
             )  # fmt: skip
             pattern_work = (
                 np.empty((d, d)),
