@@ -180,3 +180,43 @@ def test_marginal_log_densities_match_the_reference(covariance_type):
     # A row with nothing observed: the prior, and a log-likelihood of 0.
     np.testing.assert_allclose(gm.predict_proba(X[5:6])[0], p.weights, rtol=1e-12)
     assert gm.score_samples(X[5:6])[0] == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_wide_rows_mark_every_word_of_missing_columns(covariance_type, dtype):
+    """70 columns: a row's missing columns span three words of bits (32 columns each).
+
+    The columns on either side of the word boundaries (31/32, 63/64) and the
+    last one are missing in some rows, together and alone.
+    """
+    rng = np.random.default_rng(5)
+    k, d, n = 2, 70, 120
+    means = 50.0 + rng.normal(0.0, 2.0, (k, d))
+    X = means[rng.integers(k, size=n)] + rng.normal(size=(n, d))
+    for r, cols in enumerate(
+        [[31], [32], [31, 32], [63, 64], [0, 69], [5, 40, 66], list(range(d))]
+    ):
+        X[3 + 7 * r, cols] = np.nan
+    for r in np.flatnonzero(rng.random(n) < 0.3):
+        X[r, rng.choice(d, size=rng.integers(1, 6), replace=False)] = np.nan
+    X = X.astype(dtype)
+    variances = rng.uniform(0.5, 2.0, (k, d))
+    covariances = variances if covariance_type == "diag" else variances.mean(axis=1)
+    weights = np.array([0.4, 0.6])
+    p = GaussianParams(
+        weights, means, covariances, precision_cholesky(covariances, covariance_type)
+    )
+    w = rng.uniform(0.0, 3.0, n)
+    Xc = np.ascontiguousarray(X)
+    family = GaussianFamily(
+        covariance_type, k, d, dtype, shift=np.nanmean(X.astype(np.float64), axis=0), missing=True
+    )
+    stats = family.estep_stats(Xc, w, p)
+    new = family.m_step(stats, REG)
+    ref = em_step(X.astype(np.float64), weights, means, covariances, covariance_type, REG, w)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert stats.log_likelihood == pytest.approx(ref[3], rel=rtol)
+    _close(new.weights, ref[0], rtol)
+    _close(new.means, ref[1], rtol)
+    _close(new.covariances, ref[2], rtol)
